@@ -1,6 +1,80 @@
+using System.Runtime.InteropServices;
+using DevicePlugin.Cli;
+using DevicePlugin.Configuration;
+using DevicePlugin.Demo;
+using DevicePlugin.Sources;
+
 namespace DevicePlugin;
 
 public static class Program
 {
-    public static int Main(string[] args) => args.Length >= 0 ? 0 : 1;
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "demo")
+        {
+            return await DemoCommand.RunAsync(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "kubelet-emulator")
+        {
+            return await KubeletEmulatorCommand.RunAsync(args[1..]);
+        }
+
+        var parsed = CommandLine.Parse(args);
+        if (parsed.Help)
+        {
+            Console.Out.WriteLine(CommandLine.Usage());
+            return 0;
+        }
+
+        if (parsed.Error is { } error)
+        {
+            await Console.Error.WriteLineAsync($"device-plugin: {error}");
+            return 2;
+        }
+
+        var options = parsed.Options;
+        PluginConfig config;
+        try
+        {
+            config = options.ConfigPath is { } path ? ConfigLoader.LoadFile(path) : DefaultConfig.Create();
+        }
+        catch (ConfigException e)
+        {
+            await Console.Error.WriteLineAsync($"device-plugin: config error: {e.Message}");
+            return 2;
+        }
+
+        using var loggers = Logging.Create(options.LogFormat);
+        var shutdown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            shutdown.TrySetResult();
+        }
+
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+        await using var daemon = new Daemon(options, config, loggers);
+        try
+        {
+            await daemon.StartAsync();
+        }
+        catch (SourceInitException e)
+        {
+            await Console.Error.WriteLineAsync($"device-plugin: {e.Message} (--fail-on-init-error is true)");
+            await daemon.StopAsync();
+            return 1;
+        }
+
+        await shutdown.Task;
+        var stop = daemon.StopAsync();
+        if (await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(4))) != stop)
+        {
+            await Console.Error.WriteLineAsync("device-plugin: shutdown took longer than 4 s; exiting anyway");
+        }
+
+        return 0;
+    }
 }

@@ -1,0 +1,150 @@
+using System.Collections;
+using DevicePlugin.Metrics;
+
+namespace DevicePlugin.Cli;
+
+/// <summary>What the command line asked for.</summary>
+public sealed record CommandLineResult(DaemonOptions Options, bool Help, string? Error);
+
+/// <summary>
+/// Parses the daemon's flags. Every flag also reads <c>DP_</c> + its name in upper snake case; a flag beats its
+/// variable. <c>--flag value</c> and <c>--flag=value</c>; booleans take <c>--flag</c>, <c>--flag=true|false</c>.
+/// </summary>
+public static class CommandLine
+{
+    private sealed record Flag(string Name, string Meta, string Default, string Help, bool IsBool, Func<DaemonOptions, string, (DaemonOptions?, string?)> Apply);
+
+    private static readonly Flag[] Flags =
+    [
+        new("kubelet-dir", "DIR", DaemonOptions.DefaultKubeletDirectory, "holds the kubelet's kubelet.sock; the plugin creates its own sockets here", false,
+            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { KubeletDirectory = v }, null)),
+        new("config", "FILE", "none", "YAML configuration; watched, and a change is applied without a restart", false,
+            (o, v) => (o with { ConfigPath = v.Length == 0 ? null : v }, null)),
+        new("sysfs-root", "DIR", "/sys", "where sysfs is read", false,
+            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { SysfsRoot = v }, null)),
+        new("dev-root", "DIR", "/dev", "where device nodes are looked for; paths handed to the kubelet stay under /dev", false,
+            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { DevRoot = v }, null)),
+        new("nvml-library", "PATH", "libnvidia-ml.so.1", "the NVML shared library to load", false,
+            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { NvmlLibrary = v }, null)),
+        new("metrics-address", "HOST:PORT", DaemonOptions.DefaultMetricsAddress, "serves /metrics, /healthz and /readyz; empty turns it off", false,
+            (o, v) => v.Length == 0 || MetricsEndpoint.TryParseAddress(v, out _)
+                ? (o with { MetricsAddress = v }, null)
+                : (null, $"\"{v}\" is not HOST:PORT (for example 127.0.0.1:9410 or :9410)")),
+        new("fail-on-init-error", "BOOL", "true", "exit 1 when a configured source cannot start; false: log it and serve what did start", true,
+            (o, v) => ParseBool(v) is { } b ? (o with { FailOnInitError = b }, null) : (null, $"\"{v}\" is not true or false")),
+        new("log-format", "text|json", "text", "log lines on stderr", false,
+            (o, v) => v switch
+            {
+                "text" => (o with { LogFormat = LogFormat.Text }, null),
+                "json" => (o with { LogFormat = LogFormat.Json }, null),
+                _ => (null, $"\"{v}\" is not text or json"),
+            }),
+    ];
+
+    public static string EnvironmentName(string flag) => "DP_" + flag.Replace('-', '_').ToUpperInvariant();
+
+    public static CommandLineResult Parse(IReadOnlyList<string> args, IDictionary? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariables();
+        var options = new DaemonOptions();
+
+        // Environment first, so that flags win.
+        foreach (var flag in Flags)
+        {
+            if (environment[EnvironmentName(flag.Name)] is string value)
+            {
+                var (next, error) = flag.Apply(options, value);
+                if (error is not null)
+                {
+                    return new(options, false, $"{EnvironmentName(flag.Name)}: {error}");
+                }
+
+                options = next!;
+            }
+        }
+
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (arg is "--help" or "-h")
+            {
+                return new(options, true, null);
+            }
+
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                return new(options, false, $"unexpected argument \"{arg}\" (flags start with --; see --help)");
+            }
+
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            var name = eq < 0 ? arg[2..] : arg[2..eq];
+            var flag = Array.Find(Flags, f => f.Name == name);
+            if (flag is null)
+            {
+                return new(options, false, $"unknown flag --{name} (see --help)");
+            }
+
+            string value;
+            if (eq >= 0)
+            {
+                value = arg[(eq + 1)..];
+            }
+            else if (flag.IsBool)
+            {
+                // A bare boolean flag means true; `--flag false` is accepted too.
+                value = i + 1 < args.Count && ParseBool(args[i + 1]) is not null ? args[++i] : "true";
+            }
+            else if (i + 1 < args.Count)
+            {
+                value = args[++i];
+            }
+            else
+            {
+                return new(options, false, $"flag --{name} needs a value ({flag.Meta})");
+            }
+
+            var (next, error) = flag.Apply(options, value);
+            if (error is not null)
+            {
+                return new(options, false, $"--{name}: {error}");
+            }
+
+            options = next!;
+        }
+
+        return new(options, false, null);
+    }
+
+    private static bool? ParseBool(string v) => v switch
+    {
+        "true" or "True" or "TRUE" or "1" => true,
+        "false" or "False" or "FALSE" or "0" => false,
+        _ => null,
+    };
+
+    public static string Usage()
+    {
+        var lines = new List<string>
+        {
+            "device-plugin: a Kubernetes device plugin for GPUs (NVML), FPGAs and other PCI accelerators (sysfs).",
+            "",
+            "Usage:",
+            "  device-plugin [flags]                 run the daemon in the foreground",
+            "  device-plugin demo [--verbose]        a simulated node against the built-in kubelet emulator",
+            "  device-plugin kubelet-emulator --kubelet-dir DIR",
+            "                                        run only the kubelet emulator and print what plugins send",
+            "",
+            "Flags (each also read from the environment variable shown):",
+        };
+        foreach (var f in Flags)
+        {
+            lines.Add($"  --{f.Name} {f.Meta}");
+            lines.Add($"      {f.Help} (default {f.Default}; {EnvironmentName(f.Name)})");
+        }
+
+        lines.Add("");
+        lines.Add("Exit status: 0 after SIGTERM/SIGINT, 2 for a bad flag or config file, 1 when a source cannot start");
+        lines.Add("and --fail-on-init-error is true.");
+        return string.Join('\n', lines);
+    }
+}

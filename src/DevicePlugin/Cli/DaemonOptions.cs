@@ -1,0 +1,25 @@
+namespace DevicePlugin.Cli;
+
+/// <summary>The daemon's flags (INTERFACE.md), after flags and <c>DP_*</c> environment variables are merged.</summary>
+public sealed record DaemonOptions
+{
+    public const string DefaultKubeletDirectory = "/var/lib/kubelet/device-plugins";
+    public const string DefaultMetricsAddress = "0.0.0.0:9410";
+
+    public string KubeletDirectory { get; init; } = DefaultKubeletDirectory;
+
+    public string? ConfigPath { get; init; }
+
+    public string SysfsRoot { get; init; } = "/sys";
+
+    public string DevRoot { get; init; } = "/dev";
+
+    public string NvmlLibrary { get; init; } = "libnvidia-ml.so.1";
+
+    /// <summary>HOST:PORT for /metrics, /healthz and /readyz; empty turns the endpoint off.</summary>
+    public string MetricsAddress { get; init; } = DefaultMetricsAddress;
+
+    public bool FailOnInitError { get; init; } = true;
+
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+}

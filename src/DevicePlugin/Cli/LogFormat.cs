@@ -1,0 +1,7 @@
+namespace DevicePlugin.Cli;
+
+public enum LogFormat
+{
+    Text,
+    Json,
+}

@@ -1,0 +1,218 @@
+using System.Collections.Immutable;
+using DevicePlugin.Cli;
+using DevicePlugin.Configuration;
+using DevicePlugin.Inventory;
+using DevicePlugin.Kubelet;
+using DevicePlugin.Metrics;
+using DevicePlugin.Sources;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin;
+
+/// <summary>
+/// The whole plugin in one object: sources feed the resource manager, which runs one gRPC server per resource; the
+/// kubelet directory and the config file are watched; metrics are served. Used by <c>Program</c>, the demo and the
+/// in-process integration tests alike.
+/// </summary>
+public sealed class Daemon : IAsyncDisposable
+{
+    private readonly DaemonOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly SourceFactory _sourceFactory;
+    private readonly Dictionary<SourceKind, IDeviceSource> _sources = [];
+    private readonly SemaphoreSlim _applyLock = new(1, 1);
+    private readonly PluginMetrics _metrics;
+    private readonly ResourceManager _manager;
+    private MetricsEndpoint? _endpoint;
+    private KubeletDirectoryWatcher? _kubeletWatcher;
+    private ConfigFileWatcher? _configWatcher;
+    private int _stopped;
+
+    public Daemon(DaemonOptions options, PluginConfig config, ILoggerFactory loggers, TimeProvider? time = null, SourceFactory? sources = null)
+    {
+        _options = options;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger<Daemon>();
+        _time = time ?? TimeProvider.System;
+        _sourceFactory = sources ?? DeviceSources.Create;
+        Config = config;
+        ResourceManager? manager = null;
+        _metrics = new PluginMetrics(
+            () => manager?.State.Resources.Values ?? [],
+            () => manager?.Servers.Select(s => (s.ResourceName, s.State == RegistrationState.Registered)) ?? []);
+        manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time));
+        _manager = manager;
+    }
+
+    public PluginConfig Config { get; private set; }
+
+    public ResourceManager Resources => _manager;
+
+    /// <summary>Where /metrics, /healthz and /readyz are served, once started; null when turned off.</summary>
+    public Uri? MetricsAddress => _endpoint?.Address;
+
+    public PluginMetrics Metrics => _metrics;
+
+    /// <summary>
+    /// Starts serving: metrics first, then every configured source (which publish their first snapshots), then the
+    /// watchers. Throws <see cref="SourceInitException"/> when a source cannot start and --fail-on-init-error is true.
+    /// Registration with the kubelet proceeds in the background; it never blocks start-up.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        DaemonLog.Starting(_logger, _options.KubeletDirectory, _options.ConfigPath ?? "(built-in defaults)", Config.Resources.Length);
+        if (Config.IsDefault)
+        {
+            DaemonLog.UsingDefaults(_logger, string.Join(", ", Config.Resources.Select(r => $"{r.Name} ({r.Source.ToConfigName()})")));
+        }
+
+        if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
+        {
+            _endpoint = new MetricsEndpoint(ip!, () => _manager.AllRegistered, ReadinessDetail);
+            await _endpoint.StartAsync(cancellationToken);
+            DaemonLog.MetricsListening(_logger, _endpoint.Address!);
+        }
+
+        _manager.Start();
+        await ApplySourcesAsync(Config, startup: true, cancellationToken);
+        _kubeletWatcher = new KubeletDirectoryWatcher(_options.KubeletDirectory, _manager.CheckKubelet);
+        _kubeletWatcher.Start();
+        if (_options.ConfigPath is { } path)
+        {
+            _configWatcher = new ConfigFileWatcher(path, () => ReloadAsync(CancellationToken.None));
+            _configWatcher.Start();
+        }
+    }
+
+    private string ReadinessDetail()
+    {
+        var pending = _manager.State.Resources.Keys
+            .Select(n => (Name: n, Server: _manager.Servers.FirstOrDefault(s => s.ResourceName == n)))
+            .Where(p => p.Server?.State != RegistrationState.Registered)
+            .Select(p => p.Server?.LastError is { } e ? $"{p.Name}: {e}" : $"{p.Name}: not registered yet");
+        return "not ready: " + string.Join("; ", pending);
+    }
+
+    /// <summary>Reads the config file again and applies it, or keeps the running configuration when it is invalid.</summary>
+    public async Task<bool> ReloadAsync(CancellationToken cancellationToken)
+    {
+        if (_options.ConfigPath is not { } path)
+        {
+            return false;
+        }
+
+        PluginConfig next;
+        try
+        {
+            next = ConfigLoader.LoadFile(path);
+        }
+        catch (ConfigException e)
+        {
+            _metrics.ConfigReload(applied: false);
+            DaemonLog.ConfigRejected(_logger, e.Message);
+            return false;
+        }
+
+        if (next == Config)
+        {
+            return true;
+        }
+
+        await ApplySourcesAsync(next, startup: false, cancellationToken);
+        Config = next;
+        _metrics.ConfigReload(applied: true);
+        DaemonLog.ConfigApplied(_logger, path, next.Resources.Length);
+        return true;
+    }
+
+    private async Task ApplySourcesAsync(PluginConfig config, bool startup, CancellationToken cancellationToken)
+    {
+        await _applyLock.WaitAsync(cancellationToken);
+        try
+        {
+            foreach (var kind in Enum.GetValues<SourceKind>())
+            {
+                var resources = config.Resources.Where(r => r.Source == kind).ToImmutableArray();
+                if (!_sources.TryGetValue(kind, out var source))
+                {
+                    if (resources.IsEmpty)
+                    {
+                        continue;
+                    }
+
+                    var failFast = _options.FailOnInitError && !config.IsDefault;
+                    try
+                    {
+                        source = _sourceFactory(kind, _manager, _options, failFast, _loggers, _time);
+                    }
+                    catch (SourceInitException e)
+                    {
+                        Fail(kind, e, startup && failFast);
+                        continue;
+                    }
+
+                    _sources[kind] = source;
+                }
+
+                try
+                {
+                    await source.ApplyAsync(resources, config, cancellationToken);
+                }
+                catch (SourceInitException e)
+                {
+                    Fail(kind, e, startup && _options.FailOnInitError && !config.IsDefault);
+                }
+            }
+        }
+        finally
+        {
+            _applyLock.Release();
+        }
+    }
+
+    private void Fail(SourceKind kind, SourceInitException e, bool fatal)
+    {
+        _metrics.SourceInitFailure(kind);
+        DaemonLog.SourceFailed(_logger, kind.ToConfigName(), e.Message);
+        if (fatal)
+        {
+            throw e;
+        }
+    }
+
+    /// <summary>Stops watchers and sources, ends every stream, deletes our sockets. Idempotent.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+
+        DaemonLog.Stopping(_logger);
+        _configWatcher?.Dispose();
+        _kubeletWatcher?.Dispose();
+        foreach (var source in _sources.Values)
+        {
+            await source.DisposeAsync();
+        }
+
+        _sources.Clear();
+        await _manager.StopAsync();
+        if (_endpoint is not null)
+        {
+            await _endpoint.DisposeAsync();
+        }
+
+        DaemonLog.Stopped(_logger);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await _manager.DisposeAsync();
+        _metrics.Dispose();
+        _applyLock.Dispose();
+    }
+}

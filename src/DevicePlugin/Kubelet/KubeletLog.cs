@@ -1,0 +1,54 @@
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Kubelet;
+
+internal static partial class KubeletLog
+{
+    [LoggerMessage(1, LogLevel.Information, "{Resource}: serving on {Socket}")]
+    public static partial void Serving(ILogger logger, string resource, string socket);
+
+    [LoggerMessage(2, LogLevel.Information, "{Resource}: registered with the kubelet ({Devices} devices, endpoint {Endpoint}) in {Milliseconds} ms")]
+    public static partial void Registered(ILogger logger, string resource, int devices, string endpoint, long milliseconds);
+
+    [LoggerMessage(3, LogLevel.Warning, "{Resource}: registration failed, retrying in {DelayMs} ms: {Message}")]
+    public static partial void RegistrationFailed(ILogger logger, string resource, long delayMs, string message);
+
+    [LoggerMessage(4, LogLevel.Information, "{Resource}: stopped serving; socket {Socket} removed")]
+    public static partial void Stopped(ILogger logger, string resource, string socket);
+
+    [LoggerMessage(5, LogLevel.Information, "{Resource}: kubelet restart detected ({Why}); recreating the socket and registering again")]
+    public static partial void KubeletRestarted(ILogger logger, string resource, string why);
+
+    [LoggerMessage(6, LogLevel.Information, "{Resource}: ListAndWatch stream opened; sent {Count} devices")]
+    public static partial void StreamOpened(ILogger logger, string resource, int count);
+
+    [LoggerMessage(7, LogLevel.Information, "{Resource}: device list changed; sent {Healthy} healthy of {Count} to {Streams} stream(s)")]
+    public static partial void ListSent(ILogger logger, string resource, int healthy, int count, int streams);
+
+    [LoggerMessage(8, LogLevel.Information, "{Resource}: Allocate refused: {Message}")]
+    public static partial void AllocateRefused(ILogger logger, string resource, string message);
+
+    [LoggerMessage(9, LogLevel.Debug, "{Resource}: Allocate answered for {Devices}")]
+    public static partial void Allocated(ILogger logger, string resource, string devices);
+
+    [LoggerMessage(10, LogLevel.Information, "{Resource}: device {Device} is now {Health}{Reason}")]
+    public static partial void HealthChanged(ILogger logger, string resource, string device, string health, string reason);
+
+    [LoggerMessage(11, LogLevel.Information, "{Resource}: ListAndWatch stream ended ({Why})")]
+    public static partial void StreamEnded(ILogger logger, string resource, string why);
+
+    [LoggerMessage(12, LogLevel.Information, "{Resource}: new resource with {Devices} devices")]
+    public static partial void ResourceAdded(ILogger logger, string resource, int devices);
+
+    [LoggerMessage(13, LogLevel.Information, "{Resource}: resource removed")]
+    public static partial void ResourceRemoved(ILogger logger, string resource);
+
+    [LoggerMessage(14, LogLevel.Information, "{Resource}: options changed (preStartRequired={PreStart}); registering again")]
+    public static partial void OptionsChanged(ILogger logger, string resource, bool preStart);
+
+    [LoggerMessage(15, LogLevel.Error, "{Resource}: failed to start serving on {Socket}: {Message}")]
+    public static partial void ServeFailed(ILogger logger, string resource, string socket, string message);
+
+    [LoggerMessage(16, LogLevel.Information, "{Resource}: PreStartContainer refused: {Message}")]
+    public static partial void PreStartRefused(ILogger logger, string resource, string message);
+}

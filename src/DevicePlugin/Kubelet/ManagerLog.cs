@@ -1,0 +1,9 @@
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Kubelet;
+
+internal static partial class ManagerLog
+{
+    [LoggerMessage(100, LogLevel.Error, "{Observer} failed: {Message}")]
+    public static partial void ObserverFailed(ILogger logger, string observer, string message);
+}

@@ -1,0 +1,282 @@
+using System.Collections.Immutable;
+using DevicePlugin.Inventory;
+using DevicePlugin.Sources;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Kubelet;
+
+/// <summary>
+/// Receives every source's snapshots, diffs the merged inventory against the running servers and starts, updates or
+/// stops one <see cref="ResourceServer"/> per resource. All changes run on one background loop, in order; publishing
+/// never blocks a source.
+/// </summary>
+public sealed class ResourceManager : IInventorySink, IAsyncDisposable
+{
+    private readonly ResourceServerContext _context;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Dictionary<string, ResourceServer> _servers = new(StringComparer.Ordinal);
+    private readonly List<IResourceObserver> _observers = [];
+    private InventoryState _state = InventoryState.Empty;
+    private long _published;
+    private long _applied;
+    private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _loop = Task.CompletedTask;
+
+    public ResourceManager(ResourceServerContext context)
+    {
+        _context = context;
+        _logger = context.Loggers.CreateLogger<ResourceManager>();
+    }
+
+    /// <summary>The merged inventory as last published by the sources.</summary>
+    public InventoryState State
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state;
+            }
+        }
+    }
+
+    /// <summary>The running servers (a copy).</summary>
+    public IReadOnlyList<ResourceServer> Servers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _servers.Values.ToArray();
+            }
+        }
+    }
+
+    /// <summary>True when every advertised resource is registered with the kubelet.</summary>
+    public bool AllRegistered
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state.Resources.Keys.All(n => _servers.TryGetValue(n, out var s) && s.State == RegistrationState.Registered);
+            }
+        }
+    }
+
+    /// <summary>Adds something that follows resources as they change (the CDI spec writer).</summary>
+    public void AddObserver(IResourceObserver observer)
+    {
+        lock (_lock)
+        {
+            _observers.Add(observer);
+        }
+    }
+
+    public void Start() => _loop = Task.Run(LoopAsync, CancellationToken.None);
+
+    public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots)
+    {
+        lock (_lock)
+        {
+            _state = _state.With(source, snapshots);
+            _published++;
+        }
+
+        _wake.Release();
+    }
+
+    /// <summary>Completes once every snapshot published so far has reached the servers.</summary>
+    public Task WaitForAppliedAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return _applied >= _published ? Task.CompletedTask : WaitAsync(_published, cancellationToken);
+        }
+    }
+
+    private async Task WaitAsync(long target, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task signal;
+            lock (_lock)
+            {
+                if (_applied >= target)
+                {
+                    return;
+                }
+
+                signal = _appliedSignal.Task;
+            }
+
+            await signal.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Runs a kubelet-directory check on every server.</summary>
+    public void CheckKubelet(KubeletSocketIdentity? kubelet)
+    {
+        foreach (var server in Servers)
+        {
+            server.CheckKubelet(kubelet);
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(_stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            InventoryState state;
+            long version;
+            IResourceObserver[] observers;
+            lock (_lock)
+            {
+                state = _state;
+                version = _published;
+                observers = [.. _observers];
+            }
+
+            await ApplyAsync(state, observers);
+            TaskCompletionSource signal;
+            lock (_lock)
+            {
+                _applied = Math.Max(_applied, version);
+                signal = _appliedSignal;
+                _appliedSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            signal.TrySetResult();
+        }
+    }
+
+    private async Task ApplyAsync(InventoryState state, IResourceObserver[] observers)
+    {
+        List<ResourceServer> removed = [];
+        List<ResourceServer> added = [];
+        lock (_lock)
+        {
+            foreach (var (name, server) in _servers)
+            {
+                if (!state.Resources.ContainsKey(name))
+                {
+                    removed.Add(server);
+                }
+            }
+
+            foreach (var server in removed)
+            {
+                _servers.Remove(server.ResourceName);
+            }
+        }
+
+        foreach (var server in removed)
+        {
+            KubeletLog.ResourceRemoved(_logger, server.ResourceName);
+            await server.DisposeAsync();
+            Notify(observers, o => o.ResourceRemoved(server.ResourceName));
+        }
+
+        foreach (var (name, snapshot) in state.Resources)
+        {
+            ResourceServer? server;
+            lock (_lock)
+            {
+                _servers.TryGetValue(name, out server);
+            }
+
+            if (server is null)
+            {
+                KubeletLog.ResourceAdded(_logger, name, snapshot.Devices.Length);
+                server = new ResourceServer(snapshot, _context);
+                lock (_lock)
+                {
+                    _servers[name] = server;
+                }
+
+                added.Add(server);
+            }
+            else if (!ReferenceEquals(server.Feed.Current, snapshot))
+            {
+                LogHealthChanges(server.Feed.Current, snapshot);
+                server.Update(snapshot);
+            }
+
+            Notify(observers, o => o.ResourceChanged(snapshot));
+        }
+
+        foreach (var server in added)
+        {
+            await server.StartAsync();
+        }
+    }
+
+    private void Notify(IResourceObserver[] observers, Action<IResourceObserver> action)
+    {
+        foreach (var o in observers)
+        {
+            try
+            {
+                action(o);
+            }
+            catch (Exception e)
+            {
+                ManagerLog.ObserverFailed(_logger, o.GetType().Name, e.Message);
+            }
+        }
+    }
+
+    private void LogHealthChanges(ResourceSnapshot before, ResourceSnapshot after)
+    {
+        var old = before.Devices.ToDictionary(d => d.Id, StringComparer.Ordinal);
+        foreach (var d in after.Devices)
+        {
+            if (!old.TryGetValue(d.Id, out var previous) || previous.Health != d.Health)
+            {
+                KubeletLog.HealthChanged(_logger, after.ResourceName, d.Id, d.Health.ToString(),
+                    d.UnhealthyReason is { } r ? $" ({r})" : "");
+            }
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync();
+        await _loop;
+        ResourceServer[] servers;
+        IResourceObserver[] observers;
+        lock (_lock)
+        {
+            servers = [.. _servers.Values];
+            _servers.Clear();
+            observers = [.. _observers];
+        }
+
+        await Task.WhenAll(servers.Select(s => s.DisposeAsync().AsTask()));
+        Notify(observers, o => o.Shutdown());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,14 @@
+using DevicePlugin.Metrics;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Kubelet;
+
+/// <summary>What every resource server shares: where the kubelet lives, logging, metrics and the clock.</summary>
+public sealed record ResourceServerContext(
+    string KubeletDirectory,
+    ILoggerFactory Loggers,
+    PluginMetrics Metrics,
+    TimeProvider Time)
+{
+    public string KubeletSocket => Path.Combine(KubeletDirectory, "kubelet.sock");
+}

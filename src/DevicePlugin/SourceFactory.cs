@@ -1,0 +1,19 @@
+using DevicePlugin.Cli;
+using DevicePlugin.Inventory;
+using DevicePlugin.Sources;
+using DevicePlugin.Sources.Simulated;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin;
+
+/// <summary>Creates the source for a kind the configuration uses, with the daemon's options.</summary>
+public delegate IDeviceSource SourceFactory(SourceKind kind, IInventorySink sink, DaemonOptions options, bool failOnInitError, ILoggerFactory loggers, TimeProvider time);
+
+public static class DeviceSources
+{
+    public static IDeviceSource Create(SourceKind kind, IInventorySink sink, DaemonOptions options, bool failOnInitError, ILoggerFactory loggers, TimeProvider time) => kind switch
+    {
+        SourceKind.Simulated => new SimulatedSource(sink),
+        _ => throw new SourceInitException($"the {kind.ToConfigName()} source is not available in this build"),
+    };
+}

@@ -1,0 +1,338 @@
+using DevicePlugin.Api;
+using DevicePlugin.Api.V1Beta1;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.KubeletEmulator;
+
+/// <summary>
+/// A kubelet stand-in that behaves, for the device plugin API, as the real one does: on start it creates its directory,
+/// deletes every socket there (not <c>kubelet_internal_checkpoint</c>) and listens on <c>kubelet.sock</c>; Register is
+/// validated like the kubelet's, and inside the call it dials the plugin back (GetDevicePluginOptions, then opens
+/// ListAndWatch). Every list is recorded with its time. It can restart like the kubelet.
+/// </summary>
+public sealed class EmulatedKubelet : IAsyncDisposable
+{
+    public const string SocketName = "kubelet.sock";
+    public const string CheckpointName = "kubelet_internal_checkpoint";
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, PluginConnection> _plugins = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _generations = new(StringComparer.Ordinal);
+    private readonly List<string> _rejections = [];
+    private readonly ILoggerFactory? _loggers;
+    private readonly TimeProvider _time;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private WebApplication? _app;
+
+    public EmulatedKubelet(string directory, ILoggerFactory? loggers = null, TimeProvider? time = null)
+    {
+        Directory = Path.GetFullPath(directory);
+        _loggers = loggers;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public string Directory { get; }
+
+    public string SocketPath => Path.Combine(Directory, SocketName);
+
+    /// <summary>Called after each accepted registration (from the Register call, after the dial-back).</summary>
+    public event Action<PluginConnection>? Registered;
+
+    /// <summary>The messages of refused registrations, oldest first.</summary>
+    public IReadOnlyList<string> Rejections
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _rejections.ToArray();
+            }
+        }
+    }
+
+    public bool IsRunning => _app is not null;
+
+    /// <summary>The current connection per resource name.</summary>
+    public IReadOnlyDictionary<string, PluginConnection> Plugins
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return new Dictionary<string, PluginConnection>(_plugins, StringComparer.Ordinal);
+            }
+        }
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_app is not null)
+        {
+            throw new InvalidOperationException("the emulated kubelet is already running");
+        }
+
+        System.IO.Directory.CreateDirectory(Directory);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+        }
+
+        WipeSockets();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (_loggers is not null)
+        {
+            builder.Services.AddSingleton(_loggers);
+        }
+
+        builder.WebHost.ConfigureKestrel(k =>
+            k.ListenUnixSocket(SocketPath, o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(this);
+        var app = builder.Build();
+        app.MapGrpcService<RegistrationService>();
+        await app.StartAsync(cancellationToken);
+        _app = app;
+    }
+
+    /// <summary>Stops listening and drops every plugin connection (their streams end), as a kubelet going away.</summary>
+    public async Task StopAsync()
+    {
+        var app = _app;
+        _app = null;
+        PluginConnection[] plugins;
+        lock (_lock)
+        {
+            plugins = _plugins.Values.ToArray();
+            _plugins.Clear();
+        }
+
+        foreach (var p in plugins)
+        {
+            await p.DisposeAsync();
+        }
+
+        if (app is not null)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+
+        TryDelete(SocketPath);
+    }
+
+    /// <summary>A kubelet restart: stop, then start again (which wipes every socket in the directory).</summary>
+    public async Task RestartAsync()
+    {
+        await StopAsync();
+        await StartAsync();
+    }
+
+    /// <summary>Waits for a registration of <paramref name="resourceName"/> whose generation is at least <paramref name="minGeneration"/>.</summary>
+    public async Task<PluginConnection> WaitForRegistrationAsync(string resourceName, TimeSpan timeout, int minGeneration = 1)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            Task changed;
+            lock (_lock)
+            {
+                changed = _changed.Task;
+                if (_plugins.TryGetValue(resourceName, out var p) && p.Generation >= minGeneration)
+                {
+                    return p;
+                }
+            }
+
+            try
+            {
+                await changed.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"{resourceName} did not register (generation >= {minGeneration}) within {timeout.TotalSeconds:0.#} s;"
+                    + $" registered: [{string.Join(", ", Plugins.Keys)}]; refused: [{string.Join("; ", Rejections)}]");
+            }
+        }
+    }
+
+    /// <summary>Waits until no plugin of that name is connected (its registration was dropped).</summary>
+    public async Task WaitForGoneAsync(string resourceName, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            Task changed;
+            lock (_lock)
+            {
+                changed = _changed.Task;
+                if (!_plugins.TryGetValue(resourceName, out var p) || p.StreamEnded)
+                {
+                    return;
+                }
+            }
+
+            await Task.WhenAny(changed, Task.Delay(50, cts.Token));
+            cts.Token.ThrowIfCancellationRequested();
+        }
+    }
+
+    internal async Task<Empty> RegisterAsync(RegisterRequest request, CancellationToken cancellationToken)
+    {
+        var error = Validate(request);
+        if (error is not null)
+        {
+            lock (_lock)
+            {
+                _rejections.Add(error);
+            }
+
+            Signal();
+            throw new RpcException(new Status(StatusCode.Unknown, error));
+        }
+
+        int generation;
+        PluginConnection? previous;
+        lock (_lock)
+        {
+            generation = _generations.GetValueOrDefault(request.ResourceName) + 1;
+            _generations[request.ResourceName] = generation;
+            _plugins.TryGetValue(request.ResourceName, out previous);
+        }
+
+        // A new registration replaces the old endpoint: the kubelet closes the old connection first.
+        if (previous is not null)
+        {
+            await previous.DisposeAsync();
+        }
+
+        var connection = new PluginConnection(request, Path.Combine(Directory, request.Endpoint), generation, _time);
+        try
+        {
+            await connection.ConnectAsync(cancellationToken);
+        }
+        catch (Exception e)
+        {
+            await connection.DisposeAsync();
+            var message = $"failed to dial device plugin {request.ResourceName} at {request.Endpoint}: {e.Message}";
+            lock (_lock)
+            {
+                _rejections.Add(message);
+            }
+
+            Signal();
+            throw new RpcException(new Status(StatusCode.Unknown, message));
+        }
+
+        lock (_lock)
+        {
+            _plugins[request.ResourceName] = connection;
+        }
+
+        Signal();
+        Registered?.Invoke(connection);
+        return new Empty();
+    }
+
+    private string? Validate(RegisterRequest request)
+    {
+        if (request.Version != "v1beta1")
+        {
+            return $"Requested device plugin version {request.Version} is not supported; supported: [v1beta1]";
+        }
+
+        if (ResourceNames.Validate(request.ResourceName) is { } nameError)
+        {
+            return $"invalid resource name: {nameError}";
+        }
+
+        if (string.IsNullOrEmpty(request.Endpoint) || request.Endpoint.Contains('/', StringComparison.Ordinal))
+        {
+            return $"endpoint \"{request.Endpoint}\" must be a socket file name inside {Directory}";
+        }
+
+        return null;
+    }
+
+    private void Signal()
+    {
+        TaskCompletionSource old;
+        lock (_lock)
+        {
+            old = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        old.TrySetResult();
+    }
+
+    private void WipeSockets()
+    {
+        foreach (var path in System.IO.Directory.EnumerateFileSystemEntries(Directory))
+        {
+            if (Path.GetFileName(path) == CheckpointName)
+            {
+                continue;
+            }
+
+            var info = new FileInfo(path);
+            if (!info.Attributes.HasFlag(FileAttributes.Directory) && IsSocket(path))
+            {
+                TryDelete(path);
+            }
+        }
+    }
+
+    private static bool IsSocket(string path)
+    {
+        // .NET exposes no file type for sockets: a socket is neither a directory nor a link, and open(2) refuses it.
+        var info = new FileInfo(path);
+        if (!info.Exists || info.LinkTarget is not null)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    private sealed class RegistrationService(EmulatedKubelet kubelet) : Registration.RegistrationBase
+    {
+        public override Task<Empty> Register(RegisterRequest request, ServerCallContext context) =>
+            kubelet.RegisterAsync(request, context.CancellationToken);
+    }
+}
