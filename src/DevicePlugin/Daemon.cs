@@ -70,7 +70,7 @@ public sealed class Daemon : IAsyncDisposable
 
         if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
         {
-            _endpoint = new MetricsEndpoint(ip!, () => _manager.AllRegistered, ReadinessDetail);
+            _endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered, ReadinessDetail);
             await _endpoint.StartAsync(cancellationToken);
             DaemonLog.MetricsListening(_logger, _endpoint.Address!);
         }

@@ -28,6 +28,8 @@ public sealed class EmulatedKubelet : IAsyncDisposable
     private readonly TimeProvider _time;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private WebApplication? _app;
+    private int _rejectCount;
+    private string _rejectMessage = "";
 
     public EmulatedKubelet(string directory, ILoggerFactory? loggers = null, TimeProvider? time = null)
     {
@@ -184,9 +186,28 @@ public sealed class EmulatedKubelet : IAsyncDisposable
         }
     }
 
+    /// <summary>Makes the next <paramref name="count"/> registrations fail with <paramref name="message"/> (status Unknown).</summary>
+    public void RejectNext(int count, string message)
+    {
+        lock (_lock)
+        {
+            _rejectCount = count;
+            _rejectMessage = message;
+        }
+    }
+
     internal async Task<Empty> RegisterAsync(RegisterRequest request, CancellationToken cancellationToken)
     {
         var error = Validate(request);
+        lock (_lock)
+        {
+            if (error is null && _rejectCount > 0)
+            {
+                _rejectCount--;
+                error = _rejectMessage;
+            }
+        }
+
         if (error is not null)
         {
             lock (_lock)

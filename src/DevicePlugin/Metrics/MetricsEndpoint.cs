@@ -1,7 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Prometheus;
 
 namespace DevicePlugin.Metrics;
 
@@ -15,10 +14,12 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     private readonly IPEndPoint _endpoint;
     private readonly Func<bool> _ready;
     private readonly Func<string> _readiness;
+    private readonly Prometheus.CollectorRegistry _registry;
     private WebApplication? _app;
 
-    public MetricsEndpoint(IPEndPoint endpoint, Func<bool> ready, Func<string> readinessDetail)
+    public MetricsEndpoint(IPEndPoint endpoint, Prometheus.CollectorRegistry registry, Func<bool> ready, Func<string> readinessDetail)
     {
+        _registry = registry;
         _endpoint = endpoint;
         _ready = ready;
         _readiness = readinessDetail;
@@ -68,7 +69,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         app.MapGet("/metrics", async (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+            await _registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
         });
         await app.StartAsync(cancellationToken);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();

@@ -1,0 +1,88 @@
+using System.Collections;
+using DevicePlugin.Cli;
+
+namespace DevicePlugin.Tests.Cli;
+
+public sealed class CommandLineTests
+{
+    private static CommandLineResult Parse(string[] args, Hashtable? env = null) => CommandLine.Parse(args, env ?? new Hashtable());
+
+    [Fact]
+    public void Defaults_match_the_interface()
+    {
+        var o = Parse([]).Options;
+        Assert.Equal("/var/lib/kubelet/device-plugins", o.KubeletDirectory);
+        Assert.Null(o.ConfigPath);
+        Assert.Equal("/sys", o.SysfsRoot);
+        Assert.Equal("/dev", o.DevRoot);
+        Assert.Equal("libnvidia-ml.so.1", o.NvmlLibrary);
+        Assert.True(o.FailOnInitError);
+        Assert.Equal(LogFormat.Text, o.LogFormat);
+    }
+
+    [Fact]
+    public void Both_flag_forms_work_and_a_flag_beats_its_environment_variable()
+    {
+        var env = new Hashtable { ["DP_KUBELET_DIR"] = "/env/dir", ["DP_SYSFS_ROOT"] = "/env/sys", ["DP_FAIL_ON_INIT_ERROR"] = "false" };
+        var o = Parse(["--kubelet-dir", "/flag/dir", "--config=/c.yaml", "--log-format", "json"], env).Options;
+        Assert.Equal("/flag/dir", o.KubeletDirectory);
+        Assert.Equal("/env/sys", o.SysfsRoot);
+        Assert.Equal("/c.yaml", o.ConfigPath);
+        Assert.False(o.FailOnInitError);
+        Assert.Equal(LogFormat.Json, o.LogFormat);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--fail-on-init-error" }, true)]
+    [InlineData(new[] { "--fail-on-init-error=false" }, false)]
+    [InlineData(new[] { "--fail-on-init-error=true" }, true)]
+    [InlineData(new[] { "--fail-on-init-error", "false" }, false)]
+    public void Booleans_take_the_bare_and_valued_forms(string[] args, bool expected)
+    {
+        var env = new Hashtable { ["DP_FAIL_ON_INIT_ERROR"] = expected ? "false" : "true" };
+        Assert.Equal(expected, Parse(args, env).Options.FailOnInitError);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--bogus" }, "unknown flag --bogus")]
+    [InlineData(new[] { "--kubelet-dir" }, "--kubelet-dir needs a value")]
+    [InlineData(new[] { "--log-format", "xml" }, "--log-format: \"xml\" is not text or json")]
+    [InlineData(new[] { "--fail-on-init-error=maybe" }, "--fail-on-init-error: \"maybe\" is not true or false")]
+    [InlineData(new[] { "--metrics-address", "nowhere" }, "--metrics-address")]
+    [InlineData(new[] { "stray" }, "unexpected argument \"stray\"")]
+    public void Bad_flags_are_errors_that_name_the_flag(string[] args, string message)
+    {
+        var result = Parse(args);
+        Assert.NotNull(result.Error);
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_environment_variable_names_the_variable()
+    {
+        var result = Parse([], new Hashtable { ["DP_LOG_FORMAT"] = "yaml" });
+        Assert.StartsWith("DP_LOG_FORMAT:", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Help_lists_every_flag_with_its_variable()
+    {
+        Assert.True(Parse(["--help"]).Help);
+        var usage = CommandLine.Usage();
+        foreach (var flag in new[] { "kubelet-dir", "config", "sysfs-root", "dev-root", "nvml-library", "metrics-address", "fail-on-init-error", "log-format" })
+        {
+            Assert.Contains("--" + flag, usage, StringComparison.Ordinal);
+            Assert.Contains(CommandLine.EnvironmentName(flag), usage, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:9410", true)]
+    [InlineData(":9410", true)]
+    [InlineData("[::1]:80", true)]
+    [InlineData("localhost:0", true)]
+    [InlineData("host", false)]
+    [InlineData("1.2.3.4:99999", false)]
+    public void Metrics_addresses_parse(string text, bool ok) =>
+        Assert.Equal(ok, Metrics.MetricsEndpoint.TryParseAddress(text, out _));
+}

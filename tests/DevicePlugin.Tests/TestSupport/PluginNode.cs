@@ -1,0 +1,98 @@
+using DevicePlugin.Cli;
+using DevicePlugin.Configuration;
+using DevicePlugin.KubeletEmulator;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Tests.TestSupport;
+
+/// <summary>
+/// A node for integration tests: a temporary kubelet directory with the kubelet emulator, a config file, and the real
+/// daemon in-process, talking gRPC over real Unix sockets. Metrics listen on 127.0.0.1 on a free port.
+/// </summary>
+public sealed class PluginNode : IAsyncDisposable
+{
+    public static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private readonly TempDirectory _dir = new();
+    private readonly ILoggerFactory _loggers;
+
+    private PluginNode(string config, TimeProvider? time, SourceFactory? sources, Func<DaemonOptions, DaemonOptions>? options)
+    {
+        _loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(Logs));
+        KubeletDirectory = _dir.Combine("device-plugins");
+        ConfigPath = _dir.Combine("config.yaml");
+        File.WriteAllText(ConfigPath, config);
+        Kubelet = new EmulatedKubelet(KubeletDirectory, _loggers);
+        var o = new DaemonOptions
+        {
+            KubeletDirectory = KubeletDirectory,
+            ConfigPath = ConfigPath,
+            MetricsAddress = "127.0.0.1:0",
+            SysfsRoot = _dir.Combine("sys"),
+            DevRoot = _dir.Combine("dev"),
+        };
+        Options = options is null ? o : options(o);
+        Daemon = new Daemon(Options, ConfigLoader.LoadFile(ConfigPath), _loggers, time, sources);
+    }
+
+    public RecordingLoggerProvider Logs { get; } = new();
+
+    public string Root => _dir.Path;
+
+    public string KubeletDirectory { get; }
+
+    public string ConfigPath { get; }
+
+    public DaemonOptions Options { get; }
+
+    public EmulatedKubelet Kubelet { get; }
+
+    public Daemon Daemon { get; }
+
+    /// <summary>Starts the kubelet emulator (unless told not to) and then the daemon.</summary>
+    public static async Task<PluginNode> StartAsync(
+        string config, bool startKubelet = true, TimeProvider? time = null, SourceFactory? sources = null,
+        Func<DaemonOptions, DaemonOptions>? options = null)
+    {
+        var node = new PluginNode(config, time, sources, options);
+        if (startKubelet)
+        {
+            await node.Kubelet.StartAsync();
+        }
+
+        await node.Daemon.StartAsync();
+        return node;
+    }
+
+    public Task<PluginConnection> RegistrationAsync(string resource, int minGeneration = 1) =>
+        Kubelet.WaitForRegistrationAsync(resource, Wait, minGeneration);
+
+    /// <summary>Rewrites the config file in place (the watcher notices within its period).</summary>
+    public async Task<DateTimeOffset> WriteConfigAsync(string yaml)
+    {
+        var at = DateTimeOffset.UtcNow;
+        await File.WriteAllTextAsync(ConfigPath, yaml);
+        return at;
+    }
+
+    public async Task<string> GetAsync(string path)
+    {
+        using var http = new HttpClient();
+        return await http.GetStringAsync(new Uri(Daemon.MetricsAddress!, path));
+    }
+
+    public async Task<int> StatusOfAsync(string path)
+    {
+        using var http = new HttpClient();
+        using var response = await http.GetAsync(new Uri(Daemon.MetricsAddress!, path));
+        return (int)response.StatusCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Daemon.DisposeAsync();
+        await Kubelet.DisposeAsync();
+        _loggers.Dispose();
+        _dir.Dispose();
+    }
+}
