@@ -1,0 +1,93 @@
+using DevicePlugin.KubeletEmulator;
+using DevicePlugin.Tests.TestSupport;
+
+namespace DevicePlugin.Tests.Cli;
+
+/// <summary>The real executable: exit codes, stderr lines, signals.</summary>
+public sealed class ProcessTests
+{
+    private const int SigTerm = 15;
+    private const int SigInt = 2;
+
+    [Fact]
+    public async Task Help_exits_zero_and_lists_the_flags()
+    {
+        var (code, stdout, _) = await DaemonProcess.RunAsync(["--help"]);
+        Assert.Equal(0, code);
+        Assert.Contains("--kubelet-dir", stdout, StringComparison.Ordinal);
+        Assert.Contains("DP_KUBELET_DIR", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bad_flag_exits_two_with_one_line_naming_it()
+    {
+        var (code, _, stderr) = await DaemonProcess.RunAsync(["--kubelet-dirr", "/tmp"]);
+        Assert.Equal(2, code);
+        Assert.Equal("device-plugin: unknown flag --kubelet-dirr (see --help)", stderr.Trim());
+    }
+
+    [Fact]
+    public async Task A_bad_environment_variable_exits_two_naming_it()
+    {
+        var (code, _, stderr) = await DaemonProcess.RunAsync([], new Dictionary<string, string> { ["DP_LOG_FORMAT"] = "xml" });
+        Assert.Equal(2, code);
+        Assert.Contains("DP_LOG_FORMAT", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bad_config_file_exits_two_with_one_line_naming_file_line_and_key()
+    {
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, "resources:\n  - name: a.com/x\n    source: simulated\n    replicas: 0\n");
+        var (code, _, stderr) = await DaemonProcess.RunAsync(["--config", config, "--kubelet-dir", dir.Combine("k")]);
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"device-plugin: config error: {config}:4: resources[0].replicas: ", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(SigTerm)]
+    [InlineData(SigInt)]
+    public async Task A_signal_stops_it_cleanly_with_exit_zero_and_removes_its_sockets(int signal)
+    {
+        using var dir = new TempDirectory();
+        var kubeletDir = dir.Combine("k");
+        await using var kubelet = new EmulatedKubelet(kubeletDir);
+        await kubelet.StartAsync();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+
+        // Flags through the environment, as the DaemonSet sets them.
+        using var daemon = new DaemonProcess([], new Dictionary<string, string>
+        {
+            ["DP_KUBELET_DIR"] = kubeletDir,
+            ["DP_CONFIG"] = config,
+            ["DP_METRICS_ADDRESS"] = "",
+            ["DP_LOG_FORMAT"] = "json",
+        });
+        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, PluginNode.Wait);
+        await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
+        var socket = Path.Combine(kubeletDir, plugin.Endpoint);
+        Assert.True(File.Exists(socket));
+
+        daemon.Signal(signal);
+        var code = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, code);
+        Assert.False(File.Exists(socket));
+        Assert.Contains("\"Message\":", daemon.Stderr, StringComparison.Ordinal);
+        await plugin.WaitForStreamEndAsync(PluginNode.Wait);
+    }
+
+    [Fact]
+    public async Task The_demo_runs_and_narrates_each_step()
+    {
+        var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("registered example.com/sim-gpu", stdout, StringComparison.Ordinal);
+        Assert.Contains("prefers: sim-2, sim-3", stdout, StringComparison.Ordinal);
+        Assert.Contains("SIMULATED_DEVICES=sim-2,sim-3", stdout, StringComparison.Ordinal);
+        Assert.Contains("sim-2=Unhealthy", stdout, StringComparison.Ordinal);
+        Assert.Contains("Demo finished", stdout, StringComparison.Ordinal);
+    }
+}
