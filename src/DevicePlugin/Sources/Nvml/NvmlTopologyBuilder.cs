@@ -1,0 +1,110 @@
+using System.Collections.Immutable;
+using DevicePlugin.Inventory;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Sources.Nvml;
+
+/// <summary>
+/// Builds the pairwise interconnect of the discovered GPUs, once per GPU set (never per request): NVLinks counted
+/// from each GPU's enabled links and their remote PCI addresses, the PCIe level from the closest common ancestor,
+/// and the NUMA nodes where the driver cannot tell.
+/// </summary>
+internal static class NvmlTopologyBuilder
+{
+    public static TopologyMatrix Build(NvmlLibrary nvml, ImmutableArray<NvmlGpu> gpus, ILogger logger)
+    {
+        var n = gpus.Length;
+        var levels = new InterconnectLevel[n * n];
+        var nvLinks = new byte[n * n];
+        if (nvml.HasNvLink)
+        {
+            CountNvLinks(nvml, gpus, nvLinks, logger);
+        }
+
+        var numa = TopologyMatrix.FromNumaNodes(gpus.Select(g => g.NumaNode).ToArray());
+        for (var i = 0; i < n; i++)
+        {
+            for (var j = i + 1; j < n; j++)
+            {
+                var level = numa.Level(i, j);
+                if (nvml.HasTopologyCommonAncestor)
+                {
+                    var r = nvml.GetTopologyCommonAncestor(gpus[i].Handle, gpus[j].Handle, out var ancestor);
+                    if (r == NvmlReturn.Success)
+                    {
+                        level = NvmlTopologyLevels.ToInterconnect(ancestor);
+                    }
+                    else
+                    {
+                        Log.TopologyUnreadable(logger, gpus[i].Uuid, gpus[j].Uuid, nvml.Describe(r));
+                    }
+                }
+
+                levels[(i * n) + j] = levels[(j * n) + i] = level;
+            }
+        }
+
+        return new TopologyMatrix(n, levels, nvLinks);
+    }
+
+    /// <summary>
+    /// For each GPU, walks its links until the driver says there are no more (INVALID_ARGUMENT past the last link,
+    /// NOT_SUPPORTED on GPUs without NVLink) and counts the enabled ones by the GPU at the other end. Links to
+    /// something that is not one of the GPUs (an NVSwitch) are not counted. A pair's count is the larger of what
+    /// its two ends report.
+    /// </summary>
+    private static void CountNvLinks(NvmlLibrary nvml, ImmutableArray<NvmlGpu> gpus, byte[] nvLinks, ILogger logger)
+    {
+        var n = gpus.Length;
+        var byAddress = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < n; i++)
+        {
+            byAddress[gpus[i].PciAddress] = i;
+        }
+
+        var counts = new int[n * n];
+        for (var i = 0; i < n; i++)
+        {
+            for (uint link = 0; link < NvmlLibrary.NvLinkMaxLinks; link++)
+            {
+                var r = nvml.GetNvLinkState(gpus[i].Handle, link, out var enabled);
+                if (r != NvmlReturn.Success)
+                {
+                    if (r is not (NvmlReturn.InvalidArgument or NvmlReturn.NotSupported))
+                    {
+                        Log.NvLinkUnreadable(logger, gpus[i].Uuid, link, nvml.Describe(r));
+                    }
+
+                    break;
+                }
+
+                if (!enabled)
+                {
+                    continue;
+                }
+
+                r = nvml.GetNvLinkRemotePciInfo(gpus[i].Handle, link, out var remote);
+                if (r != NvmlReturn.Success)
+                {
+                    Log.NvLinkUnreadable(logger, gpus[i].Uuid, link, nvml.Describe(r));
+                    continue;
+                }
+
+                if (NvmlBusId.TryToSysfs(remote.BusIdText, out var address)
+                    && byAddress.TryGetValue(address, out var j) && j != i)
+                {
+                    counts[(i * n) + j]++;
+                }
+            }
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                var links = Math.Max(counts[(i * n) + j], counts[(j * n) + i]);
+                nvLinks[(i * n) + j] = (byte)Math.Min(links, byte.MaxValue);
+            }
+        }
+    }
+}
