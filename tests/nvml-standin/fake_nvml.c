@@ -14,7 +14,7 @@
  *   topology_default LEVEL        common ancestor level of pairs without a topology line (default 50 = SYSTEM)
  *   topology A B LEVEL            common ancestor level of GPUs A and B (indices in file order)
  *   nvlink A B COUNT              COUNT links between GPUs A and B (each takes its next free link numbers)
- *   nvlink_switch A COUNT         COUNT links from GPU A to an NVSwitch (remote PCI info is not a GPU)
+ *   nvlink_switch A COUNT [S]     COUNT links from GPU A to NVSwitch S (default 0; remote PCI info 00000000:FF-S:00.0)
  *   deliver_unregistered 1        deliver every injected event, even of types the GPU was not registered for
  *   gpu key=value ...             one GPU; keys: uuid name memory minor pci numa (N | none) mig (0 | 1 | none)
  *                                 cc (M.m) events (supported event mask, default 0xb) register (ok | notsupported)
@@ -71,7 +71,7 @@ _Static_assert(sizeof(nvmlEventData_t) == 32, "nvmlEventData_t");
 #define MAX_GPUS 64
 #define MAX_LINKS 36
 #define REMOTE_NONE (-1)
-#define REMOTE_SWITCH (-2)
+#define REMOTE_SWITCH(s) (-2 - (s)) /* NVSwitch s = 0, 1, ... */
 
 struct gpu {
     char uuid[96], name[96], pci[32];
@@ -84,7 +84,7 @@ struct gpu {
     int register_not_supported;
     unsigned long long registered;
     int lost;
-    int link_remote[MAX_LINKS]; /* GPU index, REMOTE_SWITCH or REMOTE_NONE */
+    int link_remote[MAX_LINKS]; /* GPU index, REMOTE_SWITCH(s) or REMOTE_NONE */
 };
 
 struct event_set { int unused; };
@@ -252,11 +252,12 @@ static void load_config(void)
                 gpus[a].link_remote[la] = b;
                 gpus[b].link_remote[lb] = a;
             }
-        } else if (!strcmp(key, "nvlink_switch") && sscanf(cursor, "%d %d", &a, &n) == 2 && a >= 0 && a < gpu_count) {
+        } else if (!strcmp(key, "nvlink_switch") && sscanf(cursor, "%d %d %d", &a, &n, &b) >= 2 && a >= 0 && a < gpu_count) {
+            int s = sscanf(cursor, "%d %d %d", &a, &n, &b) == 3 && b >= 0 && b < 64 ? b : 0;
             for (int k = 0; k < n; k++) {
                 int la = next_link(&gpus[a]);
                 if (la < 0) break;
-                gpus[a].link_remote[la] = REMOTE_SWITCH;
+                gpus[a].link_remote[la] = REMOTE_SWITCH(s);
             }
         }
     }
@@ -585,7 +586,13 @@ nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t d, unsigned link, 
     if (!pci || link >= (unsigned)nvlink_max_links || link >= MAX_LINKS) return NVML_ERROR_INVALID_ARGUMENT;
     int remote = d->link_remote[link];
     if (remote == REMOTE_NONE) return NVML_ERROR_NOT_SUPPORTED;
-    fill_pci(remote == REMOTE_SWITCH ? "00000000:FF:00.0" : gpus[remote].pci, pci);
+    if (remote >= 0) {
+        fill_pci(gpus[remote].pci, pci);
+    } else {
+        char bus_id[32];
+        snprintf(bus_id, sizeof bus_id, "00000000:%02X:00.0", 0xFF - (-2 - remote));
+        fill_pci(bus_id, pci);
+    }
     return NVML_SUCCESS;
 }
 

@@ -49,9 +49,10 @@ internal static class NvmlTopologyBuilder
 
     /// <summary>
     /// For each GPU, walks its links until the driver says there are no more (INVALID_ARGUMENT past the last link,
-    /// NOT_SUPPORTED on GPUs without NVLink) and counts the enabled ones by the GPU at the other end. Links to
-    /// something that is not one of the GPUs (an NVSwitch) are not counted. A pair's count is the larger of what
-    /// its two ends report.
+    /// NOT_SUPPORTED on GPUs without NVLink) and counts the enabled ones by what is at the other end. A direct pair's
+    /// count is the larger of what its two ends report. Links to something that is not one of the GPUs are links to
+    /// an NVSwitch: two GPUs on the same switch are connected through it by the smaller of their link counts to it,
+    /// summed over the switches they share.
     /// </summary>
     private static void CountNvLinks(NvmlLibrary nvml, ImmutableArray<NvmlGpu> gpus, byte[] nvLinks, ILogger logger)
     {
@@ -63,8 +64,10 @@ internal static class NvmlTopologyBuilder
         }
 
         var counts = new int[n * n];
+        var switchLinks = new Dictionary<string, int>[n];
         for (var i = 0; i < n; i++)
         {
+            switchLinks[i] = new Dictionary<string, int>(StringComparer.Ordinal);
             for (uint link = 0; link < NvmlLibrary.NvLinkMaxLinks; link++)
             {
                 var r = nvml.GetNvLinkState(gpus[i].Handle, link, out var enabled);
@@ -90,10 +93,20 @@ internal static class NvmlTopologyBuilder
                     continue;
                 }
 
-                if (NvmlBusId.TryToSysfs(remote.BusIdText, out var address)
-                    && byAddress.TryGetValue(address, out var j) && j != i)
+                if (!NvmlBusId.TryToSysfs(remote.BusIdText, out var address))
                 {
-                    counts[(i * n) + j]++;
+                    Log.NvLinkUnreadable(logger, gpus[i].Uuid, link, $"remote bus ID '{remote.BusIdText}' is not domain:bus:device.function");
+                }
+                else if (byAddress.TryGetValue(address, out var j))
+                {
+                    if (j != i)
+                    {
+                        counts[(i * n) + j]++;
+                    }
+                }
+                else
+                {
+                    switchLinks[i][address] = switchLinks[i].GetValueOrDefault(address) + 1;
                 }
             }
         }
@@ -102,7 +115,20 @@ internal static class NvmlTopologyBuilder
         {
             for (var j = 0; j < n; j++)
             {
+                if (i == j)
+                {
+                    continue;
+                }
+
                 var links = Math.Max(counts[(i * n) + j], counts[(j * n) + i]);
+                foreach (var (address, count) in switchLinks[i])
+                {
+                    if (switchLinks[j].TryGetValue(address, out var other))
+                    {
+                        links += Math.Min(count, other);
+                    }
+                }
+
                 nvLinks[(i * n) + j] = (byte)Math.Min(links, byte.MaxValue);
             }
         }
