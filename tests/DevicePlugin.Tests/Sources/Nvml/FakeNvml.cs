@@ -72,7 +72,10 @@ public sealed class FakeNvml : IDisposable
     /// <summary>Copies the compiled library in and loads it here too, so its counters outlive the source's handle.</summary>
     public void InstallLibrary()
     {
-        File.Copy(WithOptionalFunctions ? FullBuild.Value : BareBuild.Value, LibraryPath);
+        // Copy, then rename: a source retrying in the background never sees a half-written file.
+        var partial = LibraryPath + ".partial";
+        File.Copy(WithOptionalFunctions ? FullBuild.Value : BareBuild.Value, partial);
+        File.Move(partial, LibraryPath);
         _handle = NativeLibrary.Load(LibraryPath);
     }
 

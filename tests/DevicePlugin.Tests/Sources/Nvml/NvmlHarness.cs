@@ -14,7 +14,7 @@ namespace DevicePlugin.Tests.Sources.Nvml;
 /// </summary>
 public sealed class NvmlHarness : IAsyncDisposable
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(10);
 
     private NvmlHarness(FakeNvml fake, Func<NvmlSourceOptions, NvmlSourceOptions>? configure)
     {
@@ -79,7 +79,7 @@ public sealed class NvmlHarness : IAsyncDisposable
     /// <summary>Waits for a snapshot of the single resource that matches.</summary>
     public async Task<ResourceSnapshot> WaitForAsync(Func<ResourceSnapshot, bool> predicate, TimeSpan? timeout = null)
     {
-        var snapshots = await Sink.WaitForAsync(s => s.Length == 1 && predicate(s[0]), timeout ?? Timeout);
+        var snapshots = await Sink.WaitForAsync(s => s.Length == 1 && predicate(s[0]), timeout ?? WaitLimit);
         return snapshots[0];
     }
 
