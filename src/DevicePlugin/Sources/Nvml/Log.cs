@@ -84,4 +84,7 @@ internal static partial class Log
 
     [LoggerMessage(3023, LogLevel.Debug, "the nvml source still cannot start: {Reason}")]
     public static partial void RetryFailed(ILogger logger, string reason);
+
+    [LoggerMessage(3024, LogLevel.Error, "publishing the nvml source's snapshots failed")]
+    public static partial void PublishFailed(ILogger logger, Exception exception);
 }

@@ -318,7 +318,15 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if (changed)
         {
             _state = new NvmlHealthState(devices.MoveToImmutable(), shared);
-            _changed();
+            try
+            {
+                _changed();
+            }
+            catch (Exception e)
+            {
+                // The thread must outlive a failing consumer: the next change publishes the whole state again.
+                Log.PublishFailed(_logger, e);
+            }
         }
     }
 }

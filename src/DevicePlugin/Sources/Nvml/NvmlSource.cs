@@ -209,6 +209,11 @@ public sealed class NvmlSource : IDeviceSource
             {
                 Log.RetryFailed(_logger, e.Message);
             }
+            catch (Exception e)
+            {
+                // Whatever went wrong, the daemon asked to keep trying rather than fail.
+                Log.RetryFailed(_logger, e.ToString());
+            }
             finally
             {
                 _apply.Release();
