@@ -20,6 +20,33 @@ public sealed class NvmlInitTests
     }
 
     [Fact]
+    public async Task A_library_without_the_nvml_functions_is_a_source_init_error_naming_them()
+    {
+        // A real shared library that is not NVML.
+        var notNvml = new[] { "/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib64/libm.so.6" }
+            .First(File.Exists);
+        await using var h = Create(Gpus(1), configure: o => o with { LibraryPath = notNvml });
+
+        var e = await Assert.ThrowsAsync<SourceInitException>(() => h.ApplyAsync());
+
+        Assert.Contains(notNvml, e.Message);
+        Assert.Contains("lacks required functions nvmlInit_v2, nvmlShutdown", e.Message);
+    }
+
+    [Fact]
+    public async Task A_file_that_is_not_a_shared_library_is_a_source_init_error()
+    {
+        await using var h = Create(Gpus(1));
+        var garbage = Path.Combine(h.Root, "libnvidia-ml.so.1");
+        File.WriteAllText(garbage, "not an ELF file");
+        await using var broken = Create(Gpus(1), configure: o => o with { LibraryPath = garbage });
+
+        var e = await Assert.ThrowsAsync<SourceInitException>(() => broken.ApplyAsync());
+
+        Assert.Contains(garbage, e.Message);
+    }
+
+    [Fact]
     public async Task A_failing_init_is_a_source_init_error_with_nvmls_reason_and_no_shutdown()
     {
         await using var h = Create("init_return 9\n" + Gpus(1));
