@@ -1,0 +1,90 @@
+using DevicePlugin.Inventory;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Sources.Nvml;
+
+/// <summary>The nvml source's log messages (event IDs 3000-3099).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(3000, LogLevel.Warning, "NVML function {Function} is missing from this driver: {Consequence}")]
+    public static partial void OptionalFunctionMissing(ILogger logger, string function, string consequence);
+
+    [LoggerMessage(3001, LogLevel.Information,
+        "NVML {Library} started: driver {DriverVersion}, {DeviceCount} GPU(s), {Advertised} advertised, {MigSkipped} in MIG mode left out")]
+    public static partial void NvmlStarted(ILogger logger, string library, string driverVersion, uint deviceCount, int advertised, int migSkipped);
+
+    [LoggerMessage(3002, LogLevel.Information,
+        "GPU {Uuid} ({Name}) pci {PciAddress} minor {Minor} memory {MemoryMiB} MiB numa {NumaNode} compute capability {ComputeCapability}")]
+    public static partial void GpuDiscovered(ILogger logger, string uuid, string name, string pciAddress, uint minor,
+        string memoryMiB, string numaNode, string computeCapability);
+
+    [LoggerMessage(3003, LogLevel.Error, "GPU at NVML index {Index} is left out: {Function} answered {Error}")]
+    public static partial void GpuUnreadable(ILogger logger, uint index, string function, string error);
+
+    [LoggerMessage(3004, LogLevel.Warning,
+        "GPU {Uuid} at {PciAddress} is in MIG mode and is not advertised (MIG devices are not supported by this plugin)")]
+    public static partial void MigGpuSkipped(ILogger logger, string uuid, string pciAddress);
+
+    [LoggerMessage(3005, LogLevel.Warning, "NUMA node unknown: {Path} could not be read: {Reason}")]
+    public static partial void NumaNodeUnreadable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(3006, LogLevel.Warning,
+        "PCIe topology between GPUs {First} and {Second} unknown (nvmlDeviceGetTopologyCommonAncestor answered {Error}); using their NUMA nodes")]
+    public static partial void TopologyUnreadable(ILogger logger, string first, string second, string error);
+
+    [LoggerMessage(3007, LogLevel.Warning, "NVLink {Link} of GPU {Uuid} could not be read: {Error}")]
+    public static partial void NvLinkUnreadable(ILogger logger, string uuid, uint link, string error);
+
+    [LoggerMessage(3008, LogLevel.Error, "NVML health events are unavailable (nvmlEventSetCreate answered {Error}): only lost GPUs are detected")]
+    public static partial void EventSetUnavailable(ILogger logger, string error);
+
+    [LoggerMessage(3009, LogLevel.Error, "the NVML health thread did not stop within {Seconds} s; NVML is left loaded")]
+    public static partial void HealthThreadStuck(ILogger logger, double seconds);
+
+    [LoggerMessage(3010, LogLevel.Warning,
+        "GPU {Uuid}: nvmlDeviceGetSupportedEventTypes answered {Error}; registering for XID and double-bit ECC events unmasked")]
+    public static partial void SupportedEventTypesUnreadable(ILogger logger, string uuid, string error);
+
+    [LoggerMessage(3011, LogLevel.Warning, "GPU {Uuid} is not monitored for XID/ECC events: {Reason}")]
+    public static partial void GpuNotMonitored(ILogger logger, string uuid, string reason);
+
+    [LoggerMessage(3012, LogLevel.Debug, "NVML event of type 0x{EventType:x} ignored")]
+    public static partial void EventIgnored(ILogger logger, ulong eventType);
+
+    [LoggerMessage(3013, LogLevel.Information, "XID {Xid} on GPU {Uuid} ignored (health.ignoredXids)")]
+    public static partial void XidIgnored(ILogger logger, string uuid, ulong xid);
+
+    [LoggerMessage(3014, LogLevel.Warning, "critical XID {Xid} on GPU {Uuid}")]
+    public static partial void XidCritical(ILogger logger, string uuid, ulong xid);
+
+    [LoggerMessage(3015, LogLevel.Warning, "double-bit ECC error on GPU {Uuid}")]
+    public static partial void DoubleBitEcc(ILogger logger, string uuid);
+
+    [LoggerMessage(3016, LogLevel.Error, "every GPU is marked unhealthy: {Reason}")]
+    public static partial void AllGpusFaulted(ILogger logger, string reason);
+
+    [LoggerMessage(3017, LogLevel.Warning, "GPU {Uuid} does not answer NVML: {Error}")]
+    public static partial void GpuNotAnswering(ILogger logger, string uuid, string error);
+
+    [LoggerMessage(3018, LogLevel.Warning, "GPU {Uuid} is now {Health}: {Reason}")]
+    public static partial void HealthChanged(ILogger logger, string uuid, DeviceHealth health, string reason);
+
+    [LoggerMessage(3019, LogLevel.Information, "shared NVIDIA device nodes now: [{Nodes}]")]
+    public static partial void SharedDeviceNodesChanged(ILogger logger, string nodes);
+
+    [LoggerMessage(3020, LogLevel.Warning, "nvmlShutdown answered {Error}")]
+    public static partial void ShutdownFailed(ILogger logger, string error);
+
+    [LoggerMessage(3021, LogLevel.Error,
+        "the nvml source cannot start and advertises nothing: {Reason}. Retrying every {Seconds} s")]
+    public static partial void RunningDegraded(ILogger logger, string reason, double seconds);
+
+    [LoggerMessage(3022, LogLevel.Information, "NVML is available now: the nvml source started")]
+    public static partial void RetrySucceeded(ILogger logger);
+
+    [LoggerMessage(3023, LogLevel.Debug, "the nvml source still cannot start: {Reason}")]
+    public static partial void RetryFailed(ILogger logger, string reason);
+
+    [LoggerMessage(3024, LogLevel.Error, "publishing the nvml source's snapshots failed")]
+    public static partial void PublishFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,154 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Sources.Nvml;
+
+/// <summary>What discovery found: the GPUs to advertise, sorted by PCI address, and how many were left out for MIG.</summary>
+internal sealed record NvmlDiscoveryResult(ImmutableArray<NvmlGpu> Gpus, int MigGpusSkipped, uint DeviceCount);
+
+/// <summary>
+/// Enumerates the GPUs NVML sees. A GPU whose identity (UUID, minor number, PCI address) cannot be read is logged and
+/// left out; the others are still advertised. A GPU in MIG mode is logged and counted, not advertised.
+/// </summary>
+internal static class NvmlDiscovery
+{
+    public static NvmlDiscoveryResult Discover(NvmlLibrary nvml, string sysfsRoot, ILogger logger)
+    {
+        var r = nvml.GetDeviceCount(out var count);
+        if (r != NvmlReturn.Success)
+        {
+            throw new SourceInitException($"NVML could not count the GPUs: nvmlDeviceGetCount_v2 answered {nvml.Describe(r)}");
+        }
+
+        var gpus = ImmutableArray.CreateBuilder<NvmlGpu>((int)count);
+        var migSkipped = 0;
+        for (uint index = 0; index < count; index++)
+        {
+            switch (DiscoverOne(nvml, index, sysfsRoot, logger, out var gpu))
+            {
+                case Outcome.Found:
+                    gpus.Add(gpu!);
+                    Log.GpuDiscovered(logger, gpu!.Uuid, gpu.Name, gpu.PciAddress, gpu.Minor,
+                        gpu.MemoryBytes is { } m ? (m / (1024 * 1024)).ToString(CultureInfo.InvariantCulture) : "unknown",
+                        gpu.NumaNode?.ToString(CultureInfo.InvariantCulture) ?? "unknown", gpu.ComputeCapability ?? "unknown");
+                    break;
+                case Outcome.MigEnabled:
+                    migSkipped++;
+                    break;
+                case Outcome.Unreadable:
+                    break;
+            }
+        }
+
+        gpus.Sort(static (a, b) => string.CompareOrdinal(a.PciAddress, b.PciAddress));
+        return new NvmlDiscoveryResult(gpus.ToImmutable(), migSkipped, count);
+    }
+
+    private enum Outcome
+    {
+        Found,
+        MigEnabled,
+        Unreadable,
+    }
+
+    private static Outcome DiscoverOne(NvmlLibrary nvml, uint index, string sysfsRoot, ILogger logger, out NvmlGpu? gpu)
+    {
+        gpu = null;
+        var r = nvml.GetHandleByIndex(index, out var handle);
+        if (r != NvmlReturn.Success)
+        {
+            Log.GpuUnreadable(logger, index, "nvmlDeviceGetHandleByIndex_v2", nvml.Describe(r));
+            return Outcome.Unreadable;
+        }
+
+        r = nvml.GetUuid(handle, out var uuid);
+        if (r != NvmlReturn.Success || uuid.Length == 0)
+        {
+            Log.GpuUnreadable(logger, index, "nvmlDeviceGetUUID", nvml.Describe(r));
+            return Outcome.Unreadable;
+        }
+
+        r = nvml.GetPciInfo(handle, out var pci);
+        if (r != NvmlReturn.Success)
+        {
+            Log.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", nvml.Describe(r));
+            return Outcome.Unreadable;
+        }
+
+        var busId = pci.BusIdText;
+        if (!NvmlBusId.TryToSysfs(busId, out var pciAddress))
+        {
+            Log.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", $"bus ID '{busId}' is not domain:bus:device.function");
+            return Outcome.Unreadable;
+        }
+
+        if (nvml.HasMigMode && nvml.GetMigMode(handle, out var current, out _) == NvmlReturn.Success && current == 1)
+        {
+            Log.MigGpuSkipped(logger, uuid, pciAddress);
+            return Outcome.MigEnabled;
+        }
+
+        r = nvml.GetMinorNumber(handle, out var minor);
+        if (r != NvmlReturn.Success)
+        {
+            Log.GpuUnreadable(logger, index, "nvmlDeviceGetMinorNumber", nvml.Describe(r));
+            return Outcome.Unreadable;
+        }
+
+        if (nvml.GetName(handle, out var name) != NvmlReturn.Success || name.Length == 0)
+        {
+            name = "unknown";
+        }
+
+        ulong? memory = nvml.GetMemoryInfo(handle, out var info) == NvmlReturn.Success ? info.Total : null;
+        string? computeCapability = nvml.HasCudaComputeCapability
+            && nvml.GetCudaComputeCapability(handle, out var major, out var minorCc) == NvmlReturn.Success
+            ? string.Create(CultureInfo.InvariantCulture, $"{major}.{minorCc}")
+            : null;
+
+        gpu = new NvmlGpu
+        {
+            Handle = handle,
+            Uuid = uuid,
+            Name = name,
+            MemoryBytes = memory,
+            Minor = minor,
+            ComputeCapability = computeCapability,
+            PciAddress = pciAddress,
+            NumaNode = NumaNodeOf(nvml, handle, pciAddress, sysfsRoot, logger),
+        };
+        return Outcome.Found;
+    }
+
+    /// <summary>NVML's answer where the driver has one, else sysfs <c>numa_node</c>; -1 or unreadable means unknown.</summary>
+    private static int? NumaNodeOf(NvmlLibrary nvml, nint handle, string pciAddress, string sysfsRoot, ILogger logger)
+    {
+        if (nvml.HasNumaNodeId && nvml.GetNumaNodeId(handle, out var node) == NvmlReturn.Success && node <= int.MaxValue)
+        {
+            return (int)node;
+        }
+
+        var path = Path.Combine(sysfsRoot, "bus", "pci", "devices", pciAddress, "numa_node");
+        try
+        {
+            var text = File.ReadAllText(path).Trim();
+            if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+            {
+                return value >= 0 ? value : null;
+            }
+
+            Log.NumaNodeUnreadable(logger, path, $"'{text}' is not a number");
+        }
+        catch (IOException e)
+        {
+            Log.NumaNodeUnreadable(logger, path, e.Message);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            Log.NumaNodeUnreadable(logger, path, e.Message);
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,45 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using DevicePlugin.Inventory;
+
+namespace DevicePlugin.Sources.Nvml;
+
+/// <summary>
+/// The NVML source's instruments on the <c>DevicePlugin</c> meter: XIDs by GPU and code, health per GPU and the
+/// number of GPUs left out because they are in MIG mode.
+/// </summary>
+internal sealed class NvmlMetrics : IDisposable
+{
+    public const string MeterName = "DevicePlugin";
+    public const string XidTotal = "device_plugin_nvml_xid_total";
+    public const string GpuHealthy = "device_plugin_nvml_gpu_healthy";
+    public const string MigGpusSkipped = "device_plugin_nvml_mig_gpus_skipped";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _xids;
+
+    public NvmlMetrics(Func<int> migGpusSkipped, Func<ImmutableArray<PhysicalDevice>> devices)
+    {
+        _xids = _meter.CreateCounter<long>(XidTotal, description: "NVML XID events seen, by GPU UUID and XID code");
+        _meter.CreateObservableGauge(MigGpusSkipped, migGpusSkipped,
+            description: "GPUs in MIG mode, which the nvml source does not advertise");
+        _meter.CreateObservableGauge(GpuHealthy, () => Healthy(devices()),
+            description: "1 when the GPU is healthy, 0 when unhealthy, by GPU UUID");
+    }
+
+    public void RecordXid(string gpu, ulong xid) =>
+        _xids.Add(1, new KeyValuePair<string, object?>("gpu", gpu),
+            new KeyValuePair<string, object?>("xid", xid.ToString(CultureInfo.InvariantCulture)));
+
+    public void Dispose() => _meter.Dispose();
+
+    private static IEnumerable<Measurement<int>> Healthy(ImmutableArray<PhysicalDevice> devices)
+    {
+        foreach (var d in devices)
+        {
+            yield return new Measurement<int>(d.Health == DeviceHealth.Healthy ? 1 : 0,
+                new KeyValuePair<string, object?>("gpu", d.Id));
+        }
+    }
+}

@@ -1,0 +1,276 @@
+using System.Collections.Immutable;
+using DevicePlugin.Configuration;
+using DevicePlugin.Inventory;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Sources.Nvml;
+
+/// <summary>
+/// The <c>nvml</c> source: NVIDIA GPUs found through NVML, one device per GPU (ID = UUID), with NVLink/PCIe topology
+/// computed at start and health watched on a dedicated thread. Every configured <c>nvml</c> resource gets the same
+/// GPUs with its own replicas and options. Snapshots are complete and self-contained: answering Allocate or
+/// GetPreferredAllocation never calls NVML.
+/// </summary>
+public sealed class NvmlSource : IDeviceSource
+{
+    private readonly NvmlSourceOptions _options;
+    private readonly IInventorySink _sink;
+    private readonly TimeProvider _time;
+    private readonly ILogger<NvmlSource> _logger;
+    private readonly NvmlMetrics _metrics;
+
+    /// <summary>Serialises ApplyAsync, the retry loop and DisposeAsync (start and stop of NVML).</summary>
+    private readonly SemaphoreSlim _apply = new(1, 1);
+
+    /// <summary>Guards <see cref="_session"/>, <see cref="_resources"/> and the order of publications.</summary>
+    private readonly Lock _publish = new();
+
+    private NvmlSession? _session;
+    private ImmutableArray<ResourceConfig> _resources = [];
+    private PluginConfig _config = new();
+    private CancellationTokenSource? _retryCancel;
+    private Task? _retry;
+    private bool _disposed;
+
+    public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetryInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HealthPollInterval, TimeSpan.Zero);
+        _options = options;
+        _sink = sink;
+        _time = time;
+        _logger = loggers.CreateLogger<NvmlSource>();
+        _metrics = new NvmlMetrics(() => MigGpusSkipped, () => Volatile.Read(ref _session)?.Monitor.State.Devices ?? []);
+    }
+
+    public SourceKind Kind => SourceKind.Nvml;
+
+    /// <summary>GPUs NVML reported in MIG mode, which are not advertised (also the metric <c>device_plugin_nvml_mig_gpus_skipped</c>).</summary>
+    public int MigGpusSkipped => Volatile.Read(ref _session)?.MigGpusSkipped ?? 0;
+
+    /// <summary>True while NVML is initialised and GPUs are being advertised and watched.</summary>
+    public bool IsRunning => Volatile.Read(ref _session) is not null;
+
+    public async Task ApplyAsync(ImmutableArray<ResourceConfig> resources, PluginConfig config, CancellationToken cancellationToken)
+    {
+        await _apply.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var mine = resources.IsDefault ? [] : resources.Where(r => r.Source == SourceKind.Nvml).ToImmutableArray();
+            lock (_publish)
+            {
+                _resources = mine;
+                _config = config;
+            }
+
+            if (mine.IsEmpty)
+            {
+                await StopRetryAsync();
+                StopSession();
+                PublishCurrent();
+                return;
+            }
+
+            if (_session is { } running)
+            {
+                running.Monitor.UpdateHealthConfig(config.Health);
+                PublishCurrent();
+                return;
+            }
+
+            if (_retry is not null)
+            {
+                // Degraded: the retry loop picks up the new resources when NVML starts.
+                PublishCurrent();
+                return;
+            }
+
+            try
+            {
+                StartSession(config.Health);
+            }
+            catch (SourceInitException e) when (!_options.FailOnInitError)
+            {
+                Log.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
+                PublishCurrent();
+                StartRetry();
+            }
+        }
+        finally
+        {
+            _apply.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _apply.WaitAsync();
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            await StopRetryAsync();
+            StopSession();
+            _metrics.Dispose();
+        }
+        finally
+        {
+            _apply.Release();
+        }
+    }
+
+    /// <summary>Starts NVML and publishes the first snapshots. Caller holds <see cref="_apply"/>.</summary>
+    private void StartSession(HealthConfig health)
+    {
+        NvmlSession? session = null;
+        session = NvmlSession.Start(_options, health, _time, _metrics, _logger, () => PublishIfCurrent(session));
+        lock (_publish)
+        {
+            Volatile.Write(ref _session, session);
+        }
+
+        PublishCurrent();
+    }
+
+    /// <summary>Stops health monitoring and shuts NVML down. Caller holds <see cref="_apply"/>, not <see cref="_publish"/>.</summary>
+    private void StopSession()
+    {
+        NvmlSession? session;
+        lock (_publish)
+        {
+            session = _session;
+            Volatile.Write(ref _session, null);
+        }
+
+        session?.Dispose();
+    }
+
+    private void StartRetry()
+    {
+        _retryCancel = new CancellationTokenSource();
+        var token = _retryCancel.Token;
+        _retry = Task.Run(() => RetryLoopAsync(token), CancellationToken.None);
+    }
+
+    private async Task StopRetryAsync()
+    {
+        if (_retryCancel is null || _retry is null)
+        {
+            return;
+        }
+
+        await _retryCancel.CancelAsync();
+        await _retry.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _retryCancel.Dispose();
+        _retryCancel = null;
+        _retry = null;
+    }
+
+    /// <summary>Retries NVML start-up until it works (a driver loaded after the daemon) or the loop is cancelled.</summary>
+    private async Task RetryLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(_options.RetryInterval, cancellationToken);
+
+            // ApplyAsync and DisposeAsync cancel this loop while holding _apply, so never wait for it here:
+            // a failed TryWait just means "try again next interval".
+            if (!await _apply.WaitAsync(0, CancellationToken.None))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                HealthConfig health;
+                lock (_publish)
+                {
+                    health = _config.Health;
+                }
+
+                StartSession(health);
+                Log.RetrySucceeded(_logger);
+                _retry = null;
+                _retryCancel?.Dispose();
+                _retryCancel = null;
+                return;
+            }
+            catch (SourceInitException e)
+            {
+                Log.RetryFailed(_logger, e.Message);
+            }
+            catch (Exception e)
+            {
+                // Whatever went wrong, the daemon asked to keep trying rather than fail.
+                Log.RetryFailed(_logger, e.ToString());
+            }
+            finally
+            {
+                _apply.Release();
+            }
+        }
+    }
+
+    /// <summary>Builds and publishes the complete set of this source's snapshots (empty while NVML is not running).</summary>
+    private void PublishCurrent()
+    {
+        lock (_publish)
+        {
+            _sink.Publish(SourceKind.Nvml, BuildSnapshots(_session, _resources));
+        }
+    }
+
+    /// <summary>
+    /// The health thread's change callback: publishes only while its session is the running one (a change seen
+    /// before start-up finished is published by the start-up itself).
+    /// </summary>
+    private void PublishIfCurrent(NvmlSession? session)
+    {
+        lock (_publish)
+        {
+            if (session is not null && ReferenceEquals(session, _session))
+            {
+                _sink.Publish(SourceKind.Nvml, BuildSnapshots(_session, _resources));
+            }
+        }
+    }
+
+    internal static ImmutableArray<ResourceSnapshot> BuildSnapshots(NvmlSession? session, ImmutableArray<ResourceConfig> resources)
+    {
+        if (session is null || resources.IsDefaultOrEmpty)
+        {
+            return [];
+        }
+
+        var state = session.Monitor.State;
+        var snapshots = ImmutableArray.CreateBuilder<ResourceSnapshot>(resources.Length);
+        foreach (var resource in resources)
+        {
+            var shared = resource.ExtraDeviceNodes.IsDefaultOrEmpty
+                ? state.SharedDeviceNodes
+                : [.. state.SharedDeviceNodes.Concat(resource.ExtraDeviceNodes).Distinct(StringComparer.Ordinal)];
+            snapshots.Add(new ResourceSnapshot(
+                resource.Name,
+                SourceKind.Nvml,
+                state.Devices,
+                session.Topology,
+                resource.Replicas,
+                resource.PreStart,
+                shared,
+                resource.Naming,
+                resource.DistinctDevices));
+        }
+
+        return snapshots.MoveToImmutable();
+    }
+}

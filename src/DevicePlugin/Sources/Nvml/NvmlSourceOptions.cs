@@ -1,0 +1,27 @@
+namespace DevicePlugin.Sources.Nvml;
+
+/// <summary>Settings of the <c>nvml</c> source, from the command line (<c>--nvml-library</c>, <c>--sysfs-root</c>, …).</summary>
+public sealed record NvmlSourceOptions
+{
+    public const string DefaultLibraryPath = "libnvidia-ml.so.1";
+
+    /// <summary>The NVML shared library: a file name the loader searches for, or a path.</summary>
+    public string LibraryPath { get; init; } = DefaultLibraryPath;
+
+    /// <summary>Where sysfs is read (NUMA fallback).</summary>
+    public string SysfsRoot { get; init; } = "/sys";
+
+    /// <summary>Where the shared device nodes are looked for; the paths handed out are always under <c>/dev</c>.</summary>
+    public string DevRoot { get; init; } = "/dev";
+
+    /// <summary>
+    /// True: <see cref="NvmlSource.ApplyAsync"/> throws <see cref="SourceInitException"/> when NVML cannot start.
+    /// False: it logs why, advertises nothing and retries every <see cref="RetryInterval"/>.
+    /// </summary>
+    public bool FailOnInitError { get; init; } = true;
+
+    public TimeSpan RetryInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The health thread's event wait timeout: recovery and device nodes are re-checked this often.</summary>
+    public TimeSpan HealthPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+}

@@ -1,0 +1,91 @@
+using System.Collections.Immutable;
+using DevicePlugin.Inventory;
+using DevicePlugin.Sources;
+
+namespace DevicePlugin.Tests.Sources.Nvml;
+
+/// <summary>Records every publication and lets a test await one that matches a predicate.</summary>
+public sealed class NvmlTestSink : IInventorySink
+{
+    private readonly Lock _lock = new();
+    private readonly List<ImmutableArray<ResourceSnapshot>> _published = [];
+    private readonly List<(Func<ImmutableArray<ResourceSnapshot>, bool> Predicate, TaskCompletionSource<ImmutableArray<ResourceSnapshot>> Done)> _waiters = [];
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _published.Count;
+            }
+        }
+    }
+
+    /// <summary>The last publication; empty when nothing was published yet.</summary>
+    public ImmutableArray<ResourceSnapshot> Latest
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _published.Count == 0 ? [] : _published[^1];
+            }
+        }
+    }
+
+    public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots)
+    {
+        Assert.Equal(SourceKind.Nvml, source);
+        lock (_lock)
+        {
+            _published.Add(snapshots);
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Predicate(snapshots))
+                {
+                    _waiters[i].Done.TrySetResult(snapshots);
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The first publication, the latest one included, that matches; fails the test after <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<ImmutableArray<ResourceSnapshot>> WaitForAsync(
+        Func<ImmutableArray<ResourceSnapshot>, bool> predicate, TimeSpan timeout, bool includeLatest = true)
+    {
+        var done = new TaskCompletionSource<ImmutableArray<ResourceSnapshot>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            if (includeLatest && _published.Count > 0 && predicate(_published[^1]))
+            {
+                return _published[^1];
+            }
+
+            _waiters.Add((predicate, done));
+        }
+
+        try
+        {
+            return await done.Task.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            lock (_lock)
+            {
+                _waiters.RemoveAll(w => w.Done == done);
+            }
+
+            throw new TimeoutException($"no matching snapshot within {timeout}; latest: {Describe(Latest)}");
+        }
+    }
+
+    public static string Describe(ImmutableArray<ResourceSnapshot> snapshots) =>
+        snapshots.IsDefaultOrEmpty
+            ? "(none)"
+            : string.Join("; ", snapshots.Select(s => $"{s.ResourceName}: " + string.Join(", ",
+                s.Devices.Select(d => $"{d.Id} {d.Health} {d.UnhealthyReason}"))));
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Checks the nvml source against a real NVIDIA driver: run from anywhere on a machine with a GPU.
+#   tests/gpu/check.sh            # publish, discover, compare with nvidia-smi, 60 s XID-free health run
+# Environment: OUT (publish dir, default out), HEALTH_SECONDS (default 60), METRICS (default 127.0.0.1:9410),
+#              NVML_LIBRARY (default: the daemon's, libnvidia-ml.so.1).
+# Exit status: 0 when every GPU nvidia-smi lists was discovered with the same PCI address and minor number and
+# none turned Unhealthy; 1 otherwise; 2 when this is not a GPU machine.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-out}
+HEALTH_SECONDS=${HEALTH_SECONDS:-60}
+METRICS=${METRICS:-127.0.0.1:9410}
+
+command -v nvidia-smi >/dev/null || { echo "nvidia-smi not found: not a GPU machine" >&2; exit 2; }
+dotnet publish src/DevicePlugin -c Release -o "$OUT" || { echo "FAIL: publish" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+LOG="$WORK/daemon.log"
+mkdir -p "$WORK/kubelet"
+ARGS=(--kubelet-dir "$WORK/kubelet" --metrics-address "$METRICS")
+[ -n "${NVML_LIBRARY:-}" ] && ARGS+=(--nvml-library "$NVML_LIBRARY")
+"$OUT/device-plugin" "${ARGS[@]}" >"$LOG" 2>&1 &
+PID=$!
+cleanup() { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+fail=0
+for _ in $(seq 60); do
+  curl -sf "http://$METRICS/metrics" >/dev/null && break
+  kill -0 "$PID" 2>/dev/null || { echo "FAIL: the daemon exited"; cat "$LOG"; exit 1; }
+  sleep 0.5
+done
+
+echo "== nvidia-smi"
+nvidia-smi --query-gpu=uuid,pci.bus_id,memory.total,minor_number --format=csv
+echo "== the daemon's discovery log"
+grep -E "NVML .* started|GPU GPU-|MIG mode|missing from this driver" "$LOG"
+echo "== metrics"
+curl -s "http://$METRICS/metrics" | grep '^device_plugin_'
+
+echo "== comparison"
+while IFS=', ' read -r uuid bus minor; do
+  # nvidia-smi prints 00000000:3B:00.0; the plugin uses the sysfs form 0000:3b:00.0.
+  pci=$(echo "${bus: -12}" | tr 'A-F' 'a-f')
+  line=$(grep -F "GPU $uuid (" "$LOG" | head -1)
+  if [ -z "$line" ]; then
+    if grep -qF "GPU $uuid at" "$LOG"; then echo "ok   $uuid is in MIG mode and not advertised"; continue; fi
+    echo "FAIL $uuid was not discovered"; fail=1
+  elif [[ "$line" != *"pci $pci minor $minor "* ]]; then
+    echo "FAIL $uuid: expected pci $pci minor $minor, the daemon logged: $line"; fail=1
+  else
+    echo "ok   $uuid pci $pci minor $minor"
+  fi
+done < <(nvidia-smi --query-gpu=uuid,pci.bus_id,minor_number --format=csv,noheader)
+
+echo "== health run: ${HEALTH_SECONDS}s"
+sleep "$HEALTH_SECONDS"
+kill -0 "$PID" 2>/dev/null || { echo "FAIL: the daemon exited during the health run"; fail=1; }
+if grep -E "is now Unhealthy|every GPU is marked unhealthy|critical XID|double-bit ECC" "$LOG"; then
+  echo "FAIL: a GPU turned unhealthy during an XID-free run"; fail=1
+fi
+curl -s "http://$METRICS/metrics" | grep -E '^device_plugin_nvml_gpu_healthy'
+
+kill -TERM "$PID"
+wait "$PID"; rc=$?
+[ "$rc" -eq 0 ] || { echo "FAIL: exit status $rc after SIGTERM"; fail=1; }
+[ "$fail" -eq 0 ] && echo "PASS" || { echo "== full daemon log"; cat "$LOG"; }
+exit "$fail"
