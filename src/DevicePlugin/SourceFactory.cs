@@ -1,6 +1,7 @@
 using DevicePlugin.Cli;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
+using DevicePlugin.Sources.Nvml;
 using DevicePlugin.Sources.Simulated;
 using Microsoft.Extensions.Logging;
 
@@ -14,6 +15,15 @@ public static class DeviceSources
     public static IDeviceSource Create(SourceKind kind, IInventorySink sink, DaemonOptions options, bool failOnInitError, ILoggerFactory loggers, TimeProvider time) => kind switch
     {
         SourceKind.Simulated => new SimulatedSource(sink),
+        SourceKind.Nvml => new NvmlSource(
+            new NvmlSourceOptions
+            {
+                LibraryPath = options.NvmlLibrary,
+                SysfsRoot = options.SysfsRoot,
+                DevRoot = options.DevRoot,
+                FailOnInitError = failOnInitError,
+            },
+            sink, time, loggers),
         _ => throw new SourceInitException($"the {kind.ToConfigName()} source is not available in this build"),
     };
 }

@@ -8,7 +8,7 @@ namespace DevicePlugin.Metrics;
 /// The daemon's metrics and the Prometheus registry served on <c>/metrics</c>. Each daemon has its own registry, so
 /// several daemons in one test process don't mix. The daemon's own metrics are prometheus-net counters, gauges and
 /// histograms; instruments that sources create with System.Diagnostics.Metrics on a meter named
-/// <see cref="MeterName"/> are exported too, through prometheus-net's MeterAdapter.
+/// <see cref="MeterName"/> are exported too, through <see cref="MeterBridge"/>.
 /// </summary>
 public sealed class PluginMetrics : IDisposable
 {
@@ -69,12 +69,7 @@ public sealed class PluginMetrics : IDisposable
         _configReloads = factory.CreateCounter("device_plugin_config_reloads_total", "Configuration file changes by result (applied or rejected).", "result");
         _sourceFailures = factory.CreateCounter("device_plugin_source_init_failures_total", "Sources that could not start, by source.", "source");
 
-        _adapter = MeterAdapter.StartListening(new MeterAdapterOptions
-        {
-            Registry = Registry,
-            InstrumentFilterPredicate = i => i.Meter.Name == MeterName,
-            MetricsExpireAfter = TimeSpan.FromDays(1),
-        });
+        _adapter = new MeterBridge(Registry);
     }
 
     /// <summary>The Prometheus registry served on /metrics.</summary>

@@ -6,15 +6,16 @@ using DevicePlugin.Inventory;
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// The NVML source's instruments on the <c>DevicePlugin</c> meter: XIDs by GPU and code, health per GPU and the
+/// The NVML source's instruments on the <c>device_plugin</c> meter: XIDs by GPU and code, health per GPU and the
 /// number of GPUs left out because they are in MIG mode.
 /// </summary>
 internal sealed class NvmlMetrics : IDisposable
 {
-    public const string MeterName = "DevicePlugin";
-    public const string XidTotal = "device_plugin_nvml_xid_total";
-    public const string GpuHealthy = "device_plugin_nvml_gpu_healthy";
-    public const string MigGpusSkipped = "device_plugin_nvml_mig_gpus_skipped";
+    // Exported by prometheus-net as <meter>_<instrument>: device_plugin_nvml_xid_total and so on.
+    public const string MeterName = Metrics.PluginMetrics.MeterName;
+    public const string XidTotal = "nvml_xid_total";
+    public const string GpuHealthy = "nvml_gpu_healthy";
+    public const string MigGpusSkipped = "nvml_mig_gpus_skipped";
 
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _xids;

@@ -218,7 +218,7 @@ public sealed class NvmlHealthTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "DevicePlugin" && instrument.Name.StartsWith("device_plugin_nvml_", StringComparison.Ordinal))
+            if (instrument.Meter.Name == "device_plugin" && instrument.Name.StartsWith("nvml_", StringComparison.Ordinal))
             {
                 l.EnableMeasurementEvents(instrument);
             }
@@ -226,14 +226,14 @@ public sealed class NvmlHealthTests
         listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
             var gpu = Tag(tags, "gpu");
-            if (instrument.Name == "device_plugin_nvml_xid_total" && gpu is not null && (gpu == a || gpu == b))
+            if (instrument.Name == "nvml_xid_total" && gpu is not null && (gpu == a || gpu == b))
             {
                 xids.AddOrUpdate((gpu, Tag(tags, "xid")!), value, (_, old) => old + value);
             }
         });
         listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) =>
         {
-            if (instrument.Name == "device_plugin_nvml_gpu_healthy" && Tag(tags, "gpu") is { } gpu && (gpu == a || gpu == b))
+            if (instrument.Name == "nvml_gpu_healthy" && Tag(tags, "gpu") is { } gpu && (gpu == a || gpu == b))
             {
                 healthy[gpu] = value;
             }

@@ -1,0 +1,112 @@
+using DevicePlugin.KubeletEmulator;
+using DevicePlugin.Tests.TestSupport;
+
+namespace DevicePlugin.Tests.Sources.Nvml;
+
+/// <summary>The whole daemon with the nvml source, against the stand-in libnvidia-ml, seen from the kubelet emulator.</summary>
+public sealed class NvmlDaemonTests
+{
+    private const string Config = """
+        resources:
+          - name: nvidia.com/gpu
+            source: nvml
+            replicas: 2
+        """;
+
+    private static Task<PluginNode> StartAsync(FakeNvml fake, string config = Config) =>
+        PluginNode.StartAsync(config, options: o =>
+        {
+            Directory.CreateDirectory(o.DevRoot);
+            File.WriteAllBytes(Path.Combine(o.DevRoot, "nvidiactl"), []);
+            File.WriteAllBytes(Path.Combine(o.DevRoot, "nvidia-uvm"), []);
+            return o with { NvmlLibrary = fake.LibraryPath };
+        });
+
+    [Fact]
+    public async Task The_kubelet_sees_every_gpu_with_replicas_and_numa_and_allocate_gives_nodes_and_uuids()
+    {
+        using var fake = FakeNvml.Create(NvmlHarness.Gpus(4));
+        await using var node = await StartAsync(fake);
+        var plugin = await node.RegistrationAsync("nvidia.com/gpu");
+        var list = await plugin.WaitForListAsync(l => l.Devices.Count == 8, PluginNode.Wait);
+
+        Assert.Equal(
+            ["GPU-test-0::0", "GPU-test-0::1", "GPU-test-1::0", "GPU-test-1::1", "GPU-test-2::0", "GPU-test-2::1", "GPU-test-3::0", "GPU-test-3::1"],
+            list.Devices.Select(d => d.ID));
+        Assert.All(list.Devices, d => Assert.Equal(0, d.Topology.Nodes.Single().ID));
+
+        var response = await plugin.AllocateAsync("GPU-test-2::1", "GPU-test-0::0", "GPU-test-2::0");
+        var container = response.ContainerResponses.Single();
+        Assert.Equal("GPU-test-2,GPU-test-0", container.Envs["NVIDIA_VISIBLE_DEVICES"]);
+        Assert.Equal(["/dev/nvidia2", "/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"], container.Devices.Select(d => d.HostPath));
+        Assert.All(container.Devices, d => Assert.Equal((d.HostPath, "rw"), (d.ContainerPath, d.Permissions)));
+    }
+
+    [Fact]
+    public async Task A_critical_xid_reaches_the_kubelet_as_that_gpus_replicas_unhealthy_within_one_second()
+    {
+        using var fake = FakeNvml.Create(NvmlHarness.Gpus(4));
+        await using var node = await StartAsync(fake);
+        var plugin = await node.RegistrationAsync("nvidia.com/gpu");
+        await plugin.WaitForListAsync(l => l.HealthyCount == 8, PluginNode.Wait);
+
+        var injected = DateTimeOffset.UtcNow;
+        fake.Inject("xid 1 79");
+        var list = await plugin.WaitForListAsync(l => l.HealthyCount == 6, PluginNode.Wait);
+        Assert.True(list.ReceivedAt - injected < TimeSpan.FromSeconds(1), $"{(list.ReceivedAt - injected).TotalMilliseconds:0} ms");
+        Assert.Equal(["GPU-test-1::0", "GPU-test-1::1"], list.Devices.Where(d => d.Health != "Healthy").Select(d => d.ID));
+        var metrics = await node.GetAsync("/metrics");
+        Assert.True(metrics.Contains("device_plugin_nvml_xid_total{gpu=\"GPU-test-1\",xid=\"79\"} 1", StringComparison.Ordinal), metrics);
+    }
+
+    [Fact]
+    public async Task Without_nvml_and_fail_on_init_error_false_the_daemon_serves_the_other_resources()
+    {
+        const string config = """
+            resources:
+              - name: nvidia.com/gpu
+                source: nvml
+              - name: example.com/sim
+                source: simulated
+                devices: [{ id: s0 }]
+            """;
+        await using var node = await PluginNode.StartAsync(config, options: o => o with { NvmlLibrary = "/nonexistent/libnvidia-ml.so.1", FailOnInitError = false });
+        var sim = await node.RegistrationAsync("example.com/sim");
+        await sim.WaitForListAsync(l => l.Devices.Count == 1, PluginNode.Wait);
+        Assert.False(node.Kubelet.Plugins.ContainsKey("nvidia.com/gpu"));
+        Assert.True(node.Logs.Contains("/nonexistent/libnvidia-ml.so.1"), "the log says why NVML is missing");
+        await Eventually.TrueAsync(() => node.Daemon.Resources.AllRegistered, "ready with what did start");
+    }
+
+    [Fact]
+    public async Task Without_nvml_the_process_exits_one_when_fail_on_init_error_is_true()
+    {
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Config);
+        var (code, _, stderr) = await DaemonProcess.RunAsync(
+            ["--config", config, "--kubelet-dir", dir.Combine("k"), "--nvml-library", "/nonexistent/libnvidia-ml.so.1", "--metrics-address="]);
+        Assert.Equal(1, code);
+        Assert.Contains("/nonexistent/libnvidia-ml.so.1", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_driver_that_is_not_loaded_exits_one_and_with_the_flag_false_the_process_keeps_running()
+    {
+        using var fake = FakeNvml.Create("init_return 9\n" + NvmlHarness.Gpus(1));
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Config);
+        string[] args = ["--config", config, "--kubelet-dir", dir.Combine("k"), "--nvml-library", fake.LibraryPath, "--metrics-address="];
+
+        var (code, _, _) = await DaemonProcess.RunAsync(args);
+        Assert.Equal(1, code);
+
+        await using var kubelet = new EmulatedKubelet(dir.Combine("k"));
+        await kubelet.StartAsync();
+        using var degraded = new DaemonProcess([.. args, "--fail-on-init-error=false"]);
+        await Eventually.TrueAsync(() => degraded.Stderr.Contains("nvml", StringComparison.OrdinalIgnoreCase), "the degraded start is logged");
+        degraded.Signal(15);
+        Assert.Equal(0, await degraded.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+    }
+}
