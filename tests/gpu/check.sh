@@ -17,16 +17,20 @@ dotnet publish src/DevicePlugin -c Release -o "$OUT" || { echo "FAIL: publish" >
 WORK=$(mktemp -d)
 LOG="$WORK/daemon.log"
 mkdir -p "$WORK/kubelet"
+# The kubelet emulator: prints the registration and every device list, and admits one pod asking for one GPU.
+"$OUT/device-plugin" kubelet-emulator --kubelet-dir "$WORK/kubelet" --allocate 1 >"$WORK/kubelet.log" 2>&1 &
+KPID=$!
+for _ in $(seq 40); do [ -S "$WORK/kubelet/kubelet.sock" ] && break; sleep 0.25; done
 ARGS=(--kubelet-dir "$WORK/kubelet" --metrics-address "$METRICS")
 [ -n "${NVML_LIBRARY:-}" ] && ARGS+=(--nvml-library "$NVML_LIBRARY")
 "$OUT/device-plugin" "${ARGS[@]}" >"$LOG" 2>&1 &
 PID=$!
-cleanup() { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() { kill -TERM "$PID" "$KPID" 2>/dev/null; wait "$PID" "$KPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 fail=0
 for _ in $(seq 60); do
-  curl -sf "http://$METRICS/metrics" >/dev/null && break
+  curl -sf "http://$METRICS/readyz" >/dev/null && break
   kill -0 "$PID" 2>/dev/null || { echo "FAIL: the daemon exited"; cat "$LOG"; exit 1; }
   sleep 0.5
 done
@@ -37,6 +41,11 @@ echo "== the daemon's discovery log"
 grep -E "NVML .* started|GPU GPU-|MIG mode|missing from this driver" "$LOG"
 echo "== metrics"
 curl -s "http://$METRICS/metrics" | grep '^device_plugin_'
+
+echo "== what the kubelet emulator received (registration, lists, one Allocate)"
+cat "$WORK/kubelet.log"
+grep -q "^registered nvidia.com/gpu" "$WORK/kubelet.log" || { echo "FAIL: nvidia.com/gpu did not register"; fail=1; }
+grep -q "^allocate nvidia.com/gpu: env NVIDIA_VISIBLE_DEVICES=GPU-" "$WORK/kubelet.log" || { echo "FAIL: no Allocate answer with a GPU UUID"; fail=1; }
 
 echo "== comparison"
 while IFS=', ' read -r uuid bus minor; do

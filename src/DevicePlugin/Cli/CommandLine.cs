@@ -131,8 +131,9 @@ public static class CommandLine
             "Usage:",
             "  device-plugin [flags]                 run the daemon in the foreground",
             "  device-plugin demo [--verbose]        a simulated node against the built-in kubelet emulator",
-            "  device-plugin kubelet-emulator --kubelet-dir DIR",
-            "                                        run only the kubelet emulator and print what plugins send",
+            "  device-plugin kubelet-emulator --kubelet-dir DIR [--allocate N]",
+            "                                        run only the kubelet emulator, print what plugins send,",
+            "                                        and with --allocate admit one pod asking for N devices",
             "",
             "Flags (each also read from the environment variable shown):",
         };

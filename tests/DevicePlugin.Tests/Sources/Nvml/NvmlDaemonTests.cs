@@ -109,4 +109,24 @@ public sealed class NvmlDaemonTests
         degraded.Signal(15);
         Assert.Equal(0, await degraded.WaitForExitAsync(TimeSpan.FromSeconds(5)));
     }
+
+    [Fact]
+    public async Task The_kubelet_emulator_command_prints_the_registration_lists_and_an_allocation_as_the_gpu_check_reads_them()
+    {
+        using var fake = FakeNvml.Create(NvmlHarness.Gpus(2));
+        using var dir = new TempDirectory();
+        var kubeletDir = dir.Combine("k");
+        using var emulator = new DaemonProcess(["kubelet-emulator", "--kubelet-dir", kubeletDir, "--allocate", "1"]);
+        await Eventually.TrueAsync(() => File.Exists(Path.Combine(kubeletDir, "kubelet.sock")), "the emulator listens");
+
+        // No --config: the built-in defaults advertise nvidia.com/gpu from NVML.
+        using var daemon = new DaemonProcess(["--kubelet-dir", kubeletDir, "--nvml-library", fake.LibraryPath, "--metrics-address="]);
+        await Eventually.TrueAsync(() => emulator.Stdout.Contains("allocate nvidia.com/gpu", StringComparison.Ordinal), "an allocation is printed");
+        var output = emulator.Stdout;
+        Assert.Contains("registered nvidia.com/gpu", output, StringComparison.Ordinal);
+        Assert.Contains("list nvidia.com/gpu", output, StringComparison.Ordinal);
+        Assert.Contains("GPU-test-0=Healthy@numa0 GPU-test-1=Healthy@numa0", output, StringComparison.Ordinal);
+        Assert.Contains("allocate nvidia.com/gpu: env NVIDIA_VISIBLE_DEVICES=GPU-test-", output, StringComparison.Ordinal);
+        Assert.Contains("GPU GPU-test-0 (", daemon.Stderr, StringComparison.Ordinal);
+    }
 }
