@@ -188,8 +188,11 @@ public sealed class ResourceServer : IAsyncDisposable
     {
         DeleteSocketFile();
         var lifetime = new StreamLifetime();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        // The empty builder reads no configuration files, environment or command line: start-up is on the
+        // registration path, and everything this server needs is set here.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         builder.Services.AddSingleton(_context.Loggers);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.WebHost.ConfigureKestrel(k =>
