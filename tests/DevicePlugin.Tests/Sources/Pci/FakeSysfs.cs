@@ -13,7 +13,7 @@ public sealed class FakeSysfs : IDisposable
 {
     public FakeSysfs()
     {
-        BaseDirectory = Directory.CreateTempSubdirectory("fake-sysfs-").FullName;
+        BaseDirectory = CreateBaseDirectory();
         SysRoot = Path.Combine(BaseDirectory, "sys");
         DevRoot = Path.Combine(BaseDirectory, "dev");
         Directory.CreateDirectory(Path.Combine(SysRoot, "bus", "pci", "devices"));
@@ -63,6 +63,28 @@ public sealed class FakeSysfs : IDisposable
         {
             // Best effort: a leftover temp directory is harmless.
         }
+    }
+
+    /// <summary>
+    /// A fresh temp directory, on tmpfs (/dev/shm) where there is one: a fake tree is hundreds of small files and
+    /// links, which a busy disk makes slow to create.
+    /// </summary>
+    private static string CreateBaseDirectory()
+    {
+        const string shm = "/dev/shm";
+        if (Directory.Exists(shm))
+        {
+            try
+            {
+                return Directory.CreateDirectory(Path.Combine(shm, $"fake-sysfs-{Guid.NewGuid():N}")).FullName;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not writable here: fall back to the ordinary temp directory.
+            }
+        }
+
+        return Directory.CreateTempSubdirectory("fake-sysfs-").FullName;
     }
 
     internal static void RelativeLink(string linkPath, string targetPath)

@@ -38,7 +38,7 @@ public sealed class PciReferenceNode : IDisposable
             .CharDevice("drm/renderD129", "dri/renderD129", 226, 129);
 
         var nicPort = socket0.Bridge("0000:00:02.0", numa: 0);
-        nicPort.Function(Nic, 0x8086, 0x1572, 0x020000, "i40e", numa: 0, iommuGroup: 20).PlainChild("net/eth0", "INTERFACE=eth0\n");
+        NicNode = nicPort.Function(Nic, 0x8086, 0x1572, 0x020000, "i40e", numa: 0, iommuGroup: 20).PlainChild("net/eth0", "INTERFACE=eth0\n");
         nicPort.Function("0000:05:00.1", 0x8086, 0x1572, 0x020000, "i40e", numa: 0, iommuGroup: 20).PlainChild("net/eth1", "INTERFACE=eth1\n");
 
         socket0.Bridge("0000:00:03.0", numa: 0)
@@ -94,6 +94,8 @@ public sealed class PciReferenceNode : IDisposable
     public FakePciNode AlveoUserNode { get; }
 
     public FakePciNode VfioNicNode { get; }
+
+    public FakePciNode NicNode { get; }
 
     public void Dispose() => Sys.Dispose();
 }
