@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace DevicePlugin.Sources.Pci;
 
 /// <summary>PCI addresses as sysfs names them: <c>DDDD:BB:DD.F</c>, lower-case hex (the domain may be longer, as with VMD).</summary>
@@ -29,14 +31,11 @@ public static class PciAddressName
     {
         var lower = address.Trim().ToLowerInvariant();
         var firstColon = lower.IndexOf(':');
-        if (firstColon > 4)
+        if (firstColon > 4
+            && uint.TryParse(lower.AsSpan(0, firstColon), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var domain))
         {
-            var extra = firstColon - 4;
-            var leading = lower.AsSpan(0, extra);
-            if (!leading.ContainsAnyExcept('0'))
-            {
-                lower = lower[extra..];
-            }
+            // The kernel prints the domain with "%04x": drop NVML's extra leading zeros.
+            lower = domain.ToString("x4", CultureInfo.InvariantCulture) + lower[firstColon..];
         }
 
         return IsPciAddress(lower) ? lower : null;
