@@ -21,6 +21,9 @@ internal sealed record PciFunctionInfo
     /// <summary>The 24-bit class code (base class, subclass, prog-if).</summary>
     public required uint Class { get; init; }
 
+    /// <summary>False when only the identity (address, ids, class, driver) was read.</summary>
+    public bool HasDetails { get; init; } = true;
+
     public ushort? SubsystemVendor { get; init; }
 
     public ushort? SubsystemDevice { get; init; }

@@ -106,8 +106,9 @@ internal sealed class PciInventory
         _lastRescan = _time.GetUtcNow();
         foreach (var address in addresses)
         {
-            var info = _scanner.Read(address);
-            if (info is null)
+            var info = _scanner.Read(
+                address, identity => _devices.ContainsKey(address) || Matches(identity, identity.Driver));
+            if (info is null || !info.HasDetails)
             {
                 continue;
             }
@@ -339,20 +340,23 @@ internal sealed class PciInventory
 
             byResource[i].Sort(static (a, b) => string.CompareOrdinal(a.Address, b.Address));
             var devices = byResource[i].Select(ToPhysicalDevice).ToImmutableArray();
-            snapshots.Add(new ResourceSnapshot(
-                resource.Name,
-                SourceKind.Pci,
-                devices,
-                PcieTopology.BuildMatrix(devices),
-                resource.Replicas,
-                resource.PreStart,
-                resource.ExtraDeviceNodes,
-                resource.Naming,
-                resource.DistinctDevices));
+            var previous = Snapshots.FirstOrDefault(s => s.ResourceName == resource.Name);
+            snapshots.Add(previous is not null && SameSnapshot(previous, resource, devices)
+                ? previous
+                : new ResourceSnapshot(
+                    resource.Name,
+                    SourceKind.Pci,
+                    devices,
+                    PcieTopology.BuildMatrix(devices),
+                    resource.Replicas,
+                    resource.PreStart,
+                    resource.ExtraDeviceNodes,
+                    resource.Naming,
+                    resource.DistinctDevices));
         }
 
         var built = snapshots.ToImmutable();
-        if (SameSnapshots(built, Snapshots))
+        if (built.Length == Snapshots.Length && built.Zip(Snapshots).All(pair => ReferenceEquals(pair.First, pair.Second)))
         {
             return false;
         }
@@ -371,6 +375,12 @@ internal sealed class PciInventory
 
         device.LastHealth = health;
         var info = device.Info;
+        if (device.Published is { } published && ReferenceEquals(device.PublishedInfo, info)
+            && published.Health == health && published.UnhealthyReason == reason)
+        {
+            return published;
+        }
+
         var attributes = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
         attributes["vendor"] = $"0x{info.Vendor:x4}";
         attributes["device"] = $"0x{info.Device:x4}";
@@ -381,7 +391,8 @@ internal sealed class PciInventory
         AddIfKnown(attributes, "iommuGroup", info.IommuGroup);
         AddIfKnown(attributes, "linkSpeed", info.LinkSpeed);
         AddIfKnown(attributes, "linkWidth", info.LinkWidth);
-        return new PhysicalDevice
+        device.PublishedInfo = info;
+        device.Published = new PhysicalDevice
         {
             Id = info.Address,
             Health = health,
@@ -392,6 +403,7 @@ internal sealed class PciInventory
             PciePath = info.PciePath,
             Attributes = attributes.ToImmutable(),
         };
+        return device.Published;
     }
 
     private static void AddIfKnown(ImmutableSortedDictionary<string, string>.Builder attributes, string key, string? value)
@@ -427,6 +439,8 @@ internal sealed class PciInventory
         return File.Exists(Path.Combine(_devRoot, relative));
     }
 
+    private bool Matches(PciFunctionInfo info, string? driver) => FirstMatch(info.Vendor, info.Device, info.Class, driver) >= 0;
+
     private int FirstMatch(ushort vendor, ushort device, uint classCode, string? driver)
     {
         for (var i = 0; i < _resources.Length; i++)
@@ -443,24 +457,22 @@ internal sealed class PciInventory
         return -1;
     }
 
-    private static bool SameSnapshots(ImmutableArray<ResourceSnapshot> a, ImmutableArray<ResourceSnapshot> b)
+    /// <summary>True when a snapshot already says what a new one for the resource and devices would.</summary>
+    private static bool SameSnapshot(ResourceSnapshot snapshot, ResourceConfig resource, ImmutableArray<PhysicalDevice> devices)
     {
-        if (a.Length != b.Length)
+        if (snapshot.Replicas != resource.Replicas
+            || snapshot.PreStartRequired != resource.PreStart
+            || snapshot.Naming != resource.Naming
+            || snapshot.DistinctDevices != resource.DistinctDevices
+            || !snapshot.SharedDeviceNodes.SequenceEqual(resource.ExtraDeviceNodes)
+            || snapshot.Devices.Length != devices.Length)
         {
             return false;
         }
 
-        for (var i = 0; i < a.Length; i++)
+        for (var i = 0; i < devices.Length; i++)
         {
-            var x = a[i];
-            var y = b[i];
-            if (x.ResourceName != y.ResourceName
-                || x.Replicas != y.Replicas
-                || x.PreStartRequired != y.PreStartRequired
-                || x.Naming != y.Naming
-                || x.DistinctDevices != y.DistinctDevices
-                || !x.SharedDeviceNodes.SequenceEqual(y.SharedDeviceNodes)
-                || !x.Devices.SequenceEqual(y.Devices))
+            if (!ReferenceEquals(snapshot.Devices[i], devices[i]) && !snapshot.Devices[i].Equals(devices[i]))
             {
                 return false;
             }

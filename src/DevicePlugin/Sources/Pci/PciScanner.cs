@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Globalization;
-using System.IO.Enumeration;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Pci;
@@ -41,9 +40,14 @@ internal sealed class PciScanner
     /// </summary>
     public List<string> ListAddresses()
     {
-        var names = new List<string>();
-        var entries = new FileSystemEnumerable<string>(Listing, static (ref FileSystemEntry e) => e.FileName.ToString());
-        foreach (var name in entries)
+        var entries = new List<(string Name, byte Type)>();
+        if (!SysfsDirectory.TryList(Listing, entries, out var error))
+        {
+            throw new IOException(error);
+        }
+
+        var names = new List<string>(entries.Count);
+        foreach (var (name, _) in entries)
         {
             if (PciAddressName.IsPciAddress(name))
             {
@@ -59,26 +63,7 @@ internal sealed class PciScanner
     /// A cheap fingerprint of the listing (entry count and an order-independent hash of the names), to notice a
     /// hot-plug without reading any device. Null when the listing cannot be read.
     /// </summary>
-    public (int Count, int Hash)? ListingFingerprint()
-    {
-        try
-        {
-            var count = 0;
-            var hash = 0;
-            var entries = new FileSystemEnumerable<int>(Listing, static (ref FileSystemEntry e) => string.GetHashCode(e.FileName));
-            foreach (var h in entries)
-            {
-                count++;
-                hash ^= h;
-            }
-
-            return (count, hash);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public (int Count, int Hash)? ListingFingerprint() => SysfsDirectory.Fingerprint(Listing);
 
     /// <summary>
     /// Resolves a listing entry to the function's real directory and its PCIe path, by reading the link and
@@ -129,19 +114,24 @@ internal sealed class PciScanner
         return true;
     }
 
-    /// <summary>Reads one function fully; null (logged) when a required attribute cannot be read.</summary>
-    public PciFunctionInfo? Read(string address)
+    /// <summary>
+    /// Reads one function; null (logged) when a required attribute cannot be read. The rest (NUMA, links, AER,
+    /// device nodes) is only read when <paramref name="wantDetails"/>, given the identity, says so: a scan need not
+    /// walk the subtrees of the many functions no resource wants.
+    /// </summary>
+    public PciFunctionInfo? Read(string address, Func<PciFunctionInfo, bool>? wantDetails = null)
     {
         if (!TryResolve(address, out var directory, out var pciePath))
         {
             return null;
         }
 
-        return ReadAt(address, directory, pciePath);
+        return ReadAt(address, directory, pciePath, wantDetails);
     }
 
     /// <summary>Reads one function whose directory is known; null (logged) when a required attribute cannot be read.</summary>
-    public PciFunctionInfo? ReadAt(string address, string directory, ImmutableArray<string> pciePath)
+    public PciFunctionInfo? ReadAt(string address, string directory, ImmutableArray<string> pciePath,
+        Func<PciFunctionInfo, bool>? wantDetails = null)
     {
         if (!TryReadHex(directory, "vendor", out var vendor, out var error)
             || !TryReadHex(directory, "device", out var device, out error)
@@ -157,7 +147,7 @@ internal sealed class PciScanner
             return null;
         }
 
-        return new PciFunctionInfo
+        var identity = new PciFunctionInfo
         {
             Address = address,
             Directory = directory,
@@ -165,9 +155,19 @@ internal sealed class PciScanner
             Vendor = (ushort)vendor,
             Device = (ushort)device,
             Class = classCode,
+            Driver = ReadDriver(directory),
+            HasDetails = false,
+        };
+        if (wantDetails is not null && !wantDetails(identity))
+        {
+            return identity;
+        }
+
+        return identity with
+        {
+            HasDetails = true,
             SubsystemVendor = OptionalHex16(address, directory, "subsystem_vendor"),
             SubsystemDevice = OptionalHex16(address, directory, "subsystem_device"),
-            Driver = ReadDriver(directory),
             NumaNode = ReadNumaNode(address, directory),
             IommuGroup = SysfsFile.ReadLinkName(Path.Combine(directory, "iommu_group")),
             LinkSpeed = OptionalText(address, directory, "current_link_speed"),
@@ -210,45 +210,37 @@ internal sealed class PciScanner
     {
         var found = new SortedSet<string>(StringComparer.Ordinal);
         var pending = new Stack<(string Dir, int Depth)>();
+        var entries = new List<(string Name, byte Type)>();
         pending.Push((directory, 0));
         while (pending.Count > 0)
         {
             var (dir, depth) = pending.Pop();
             var hasDev = false;
             var hasUevent = false;
-            try
+            entries.Clear();
+            if (!SysfsDirectory.TryList(dir, entries, out var error))
             {
-                var entries = new FileSystemEnumerable<(string Name, bool IsDir, bool IsLink)>(
-                    dir,
-                    static (ref FileSystemEntry e) => (e.FileName.ToString(), e.IsDirectory, (e.Attributes & FileAttributes.ReparsePoint) != 0));
-                foreach (var (name, isDir, isLink) in entries)
-                {
-                    if (isLink)
-                    {
-                        continue;
-                    }
+                ReportFile(address, dir, error);
+                continue;
+            }
 
-                    if (isDir)
+            foreach (var (name, type) in entries)
+            {
+                var isDir = type == SysfsDirectory.TypeDirectory
+                    || (type == SysfsDirectory.TypeUnknown && SysfsFile.ReadLink(Path.Combine(dir, name)) is null
+                        && Directory.Exists(Path.Combine(dir, name)));
+                if (isDir)
+                {
+                    if (depth < MaxWalkDepth && !PciAddressName.IsPciAddress(name))
                     {
-                        if (depth < MaxWalkDepth && !PciAddressName.IsPciAddress(name))
-                        {
-                            pending.Push((Path.Combine(dir, name), depth + 1));
-                        }
-                    }
-                    else if (name == "dev")
-                    {
-                        hasDev = true;
-                    }
-                    else if (name == "uevent")
-                    {
-                        hasUevent = true;
+                        pending.Push((Path.Combine(dir, name), depth + 1));
                     }
                 }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                ReportFile(address, dir, e.Message);
-                continue;
+                else if (type is SysfsDirectory.TypeRegular or SysfsDirectory.TypeUnknown)
+                {
+                    hasDev |= name == "dev";
+                    hasUevent |= name == "uevent";
+                }
             }
 
             if (depth > 0 && hasDev && hasUevent && TryReadDevName(address, dir, out var devName)
@@ -334,18 +326,18 @@ internal sealed class PciScanner
 
     private ushort? OptionalHex16(string address, string directory, string file)
     {
-        if (!File.Exists(Path.Combine(directory, file)))
+        if (TryReadHex(directory, file, out var value, out var error) && value <= ushort.MaxValue)
         {
-            return null;
+            return (ushort)value;
         }
 
-        if (!TryReadHex(directory, file, out var value, out var error) || value > ushort.MaxValue)
+        var path = Path.Combine(directory, file);
+        if (Path.Exists(path))
         {
-            ReportFile(address, Path.Combine(directory, file), error.Length > 0 ? error : "out of range");
-            return null;
+            ReportFile(address, path, error.Length > 0 ? error : $"0x{value:x} is out of range");
         }
 
-        return (ushort)value;
+        return null;
     }
 
     private string? OptionalText(string address, string directory, string file)

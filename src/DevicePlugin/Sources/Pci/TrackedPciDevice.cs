@@ -32,6 +32,12 @@ internal sealed class TrackedPciDevice(PciFunctionInfo info, int resourceIndex, 
     /// <summary>Health in the last snapshot built (to log recoveries once).</summary>
     public DeviceHealth LastHealth { get; set; } = DeviceHealth.Healthy;
 
+    /// <summary>The device as last published, reused while neither <see cref="PublishedInfo"/> nor its health changed.</summary>
+    public PhysicalDevice? Published { get; set; }
+
+    /// <summary>The <see cref="Info"/> that <see cref="Published"/> was built from.</summary>
+    public PciFunctionInfo? PublishedInfo { get; set; }
+
     public string Address => Info.Address;
 
     /// <summary>Starts over after another card took the slot (vendor, device or class changed).</summary>
