@@ -13,6 +13,7 @@ namespace DevicePlugin.Benchmarks;
 /// every device subtree walked) and one health poll of 64 matched devices (listing fingerprint, directory check,
 /// driver link, AER counter and device-node checks per device).
 /// </summary>
+/// <remarks>Not sealed: BenchmarkDotNet derives from benchmark classes.</remarks>
 [MemoryDiagnoser]
 public class PciScanBenchmarks
 {

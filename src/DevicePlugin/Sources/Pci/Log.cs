@@ -26,8 +26,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 3007, Level = LogLevel.Information, Message = "PCI device {Address} left {Resource}: it no longer matches any pci resource")]
     public static partial void DeviceDropped(ILogger logger, string address, string resource);
 
-    [LoggerMessage(EventId = 3008, Level = LogLevel.Warning, Message = "Cannot list PCI devices in {Listing}: {Reason}; keeping the devices already known")]
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Warning, Message = "Cannot list PCI devices in {Listing}: {Reason}; keeping the devices already known and retrying")]
     public static partial void ListingUnreadable(ILogger logger, string listing, string reason);
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Information, Message = "PCI devices can be listed in {Listing} again")]
+    public static partial void ListingReadable(ILogger logger, string listing);
 
     [LoggerMessage(EventId = 3009, Level = LogLevel.Error, Message = "PCI health poll failed; the next poll retries")]
     public static partial void PollFailed(ILogger logger, Exception exception);

@@ -29,6 +29,8 @@ internal sealed class PciInventory
     private bool _omitEmptyResources;
     private (int Count, int Hash)? _listingFingerprint;
     private DateTimeOffset _lastRescan;
+    private bool _listingUnreadable;
+    private (int Devices, int Functions) _lastScanCounts = (-1, -1);
 
     public PciInventory(PciSourceOptions options, TimeProvider time, ILogger logger)
     {
@@ -89,9 +91,13 @@ internal sealed class PciInventory
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Log.ListingUnreadable(_logger, _scanner.Listing, e.Message);
+                if (!_listingUnreadable)
+                {
+                    _listingUnreadable = true;
+                    Log.ListingUnreadable(_logger, _scanner.Listing, e.Message);
+                }
+
                 _listingFingerprint = fingerprint;
-                _lastRescan = _time.GetUtcNow();
             }
         }
 
@@ -101,9 +107,17 @@ internal sealed class PciInventory
 
     private void RescanDevices()
     {
-        var addresses = _scanner.ListAddresses();
-        _listingFingerprint = _scanner.ListingFingerprint();
+        // Fingerprint first: a change during the scan then shows at the next poll.
+        var fingerprint = _scanner.ListingFingerprint();
         _lastRescan = _time.GetUtcNow();
+        var addresses = _scanner.ListAddresses();
+        _listingFingerprint = fingerprint;
+        if (_listingUnreadable)
+        {
+            _listingUnreadable = false;
+            Log.ListingReadable(_logger, _scanner.Listing);
+        }
+
         foreach (var address in addresses)
         {
             var info = _scanner.Read(
@@ -140,7 +154,11 @@ internal sealed class PciInventory
         }
 
         Reassign();
-        Log.Scanned(_logger, _resources.Length, _devices.Count, addresses.Count);
+        if ((_devices.Count, addresses.Count) != _lastScanCounts)
+        {
+            _lastScanCounts = (_devices.Count, addresses.Count);
+            Log.Scanned(_logger, _resources.Length, _devices.Count, addresses.Count);
+        }
     }
 
     /// <summary>

@@ -46,6 +46,10 @@ public sealed class PciSource : IDeviceSource
         try
         {
             _inventory.Configure(resources, config);
+
+            // The poll loop runs even when this first scan fails: it rescans every RescanInterval, so a sysfs that
+            // becomes readable later (when --fail-on-init-error=false keeps the plugin up) is picked up then.
+            _pollLoop ??= Task.Run(PollLoopAsync, CancellationToken.None);
             if (!resources.IsEmpty)
             {
                 try
@@ -65,7 +69,6 @@ public sealed class PciSource : IDeviceSource
             }
 
             _sink.Publish(SourceKind.Pci, _inventory.Snapshots);
-            _pollLoop ??= Task.Run(PollLoopAsync, CancellationToken.None);
         }
         finally
         {

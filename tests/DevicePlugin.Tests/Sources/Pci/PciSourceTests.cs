@@ -144,6 +144,26 @@ public sealed class PciSourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SysfsThatBecomesReadableAfterAFailedStartIsPickedUp()
+    {
+        using var late = new FakeSysfs();
+        Directory.Delete(late.ListingDirectory);
+        var sink = new PciTestSink();
+        await using var source = new PciSource(Options(late), sink, _time, NullLoggerFactory.Instance);
+        await Assert.ThrowsAsync<SourceInitException>(() =>
+            source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources), CancellationToken.None));
+
+        Directory.CreateDirectory(late.ListingDirectory);
+        late.DeviceNode("kfd");
+        late.RootComplex("0000:00").Bridge("0000:00:01.0", numa: 0)
+            .Function(GpuA, 0x1002, 0x740f, 0x038000, "amdgpu", numa: 0)
+            .CharDevice("drm/renderD128", "dri/renderD128", 226, 128);
+
+        var snapshots = await sink.WaitForAsync(s => s.HasHealth(Amd, GpuA, DeviceHealth.Healthy), PublishDeadline);
+        Assert.Equal(["/dev/dri/renderD128"], snapshots.FindDevice(Amd, GpuA)!.DeviceNodes.ToArray());
+    }
+
+    [Fact]
     public void NonPositiveIntervalsAreRefused()
     {
         var options = Options(_node.Sys) with { PollInterval = TimeSpan.Zero };
