@@ -111,6 +111,22 @@ public sealed class PciInventoryScanTests : IDisposable
     }
 
     [Fact]
+    public void ABridgeDoesNotClaimTheDeviceNodesOfTheFunctionsBelowIt()
+    {
+        var resources = ImmutableArray.Create(
+            Resource("example.com/bmc-bridge", new PciMatch { Vendor = 0x1a03, Class = 0x0604 }),
+            Resource("example.com/bmc-vga", new PciMatch { Vendor = 0x1a03, Class = 0x0300 }));
+        var snapshots = Scanned(_node.Sys, _time, resources).Snapshots;
+
+        var bridge = snapshots.Resource("example.com/bmc-bridge").Devices.Single();
+        Assert.Equal("0000:07:00.0", bridge.Id);
+        Assert.Empty(bridge.DeviceNodes);
+        var vga = snapshots.Resource("example.com/bmc-vga").Devices.Single();
+        Assert.Equal(["pci0000:00", "0000:00:1c.0", "0000:07:00.0"], vga.PciePath.ToArray());
+        Assert.Equal(["/dev/dri/card0"], vga.DeviceNodes.ToArray());
+    }
+
+    [Fact]
     public void FirstMatchingResourceWinsAndNoDeviceIsAdvertisedTwice()
     {
         var resources = ImmutableArray.Create(
