@@ -1,0 +1,42 @@
+using System.Collections.Immutable;
+using DevicePlugin.Configuration;
+using DevicePlugin.Inventory;
+using DevicePlugin.Sources.Pci;
+using DevicePlugin.Tests.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DevicePlugin.Tests.Sources.Pci;
+
+/// <summary>Configuration and construction shorthands for the pci tests.</summary>
+internal static class PciTestConfig
+{
+    public static readonly TimeSpan RecoverAfter = TimeSpan.FromMinutes(5);
+
+    public static ResourceConfig Resource(string name, params PciMatch[] match) =>
+        new() { Name = name, Source = SourceKind.Pci, Match = [.. match] };
+
+    public static PluginConfig Config(ImmutableArray<ResourceConfig> resources, bool isDefault = false, TimeSpan? recoverAfter = null) =>
+        new()
+        {
+            Resources = resources,
+            IsDefault = isDefault,
+            Health = new HealthConfig { RecoverAfter = recoverAfter ?? RecoverAfter },
+        };
+
+    public static PciSourceOptions Options(FakeSysfs sys, TimeSpan? poll = null) => new()
+    {
+        SysfsRoot = sys.SysRoot,
+        DevRoot = sys.DevRoot,
+        PollInterval = poll ?? new PciSourceOptions().PollInterval,
+    };
+
+    /// <summary>An inventory configured and scanned once.</summary>
+    public static PciInventory Scanned(FakeSysfs sys, ManualTimeProvider time, ImmutableArray<ResourceConfig> resources,
+        bool isDefault = false, TimeSpan? recoverAfter = null)
+    {
+        var inventory = new PciInventory(Options(sys), time, NullLogger.Instance);
+        inventory.Configure(resources, Config(resources, isDefault, recoverAfter));
+        inventory.Rescan();
+        return inventory;
+    }
+}
