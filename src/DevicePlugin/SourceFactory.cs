@@ -2,6 +2,7 @@ using DevicePlugin.Cli;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
 using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Pci;
 using DevicePlugin.Sources.Simulated;
 using Microsoft.Extensions.Logging;
 
@@ -23,6 +24,9 @@ public static class DeviceSources
                 DevRoot = options.DevRoot,
                 FailOnInitError = failOnInitError,
             },
+            sink, time, loggers),
+        SourceKind.Pci => new PciSource(
+            new PciSourceOptions { SysfsRoot = options.SysfsRoot, DevRoot = options.DevRoot },
             sink, time, loggers),
         _ => throw new SourceInitException($"the {kind.ToConfigName()} source is not available in this build"),
     };

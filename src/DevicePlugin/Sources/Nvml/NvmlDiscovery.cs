@@ -117,6 +117,8 @@ internal static class NvmlDiscovery
             ComputeCapability = computeCapability,
             PciAddress = pciAddress,
             NumaNode = NumaNodeOf(nvml, handle, pciAddress, sysfsRoot, logger),
+            // The PCIe placement from sysfs, shared with the pci source; empty where sysfs does not have the GPU.
+            PciePath = Pci.PcieTopology.TryReadPlacement(sysfsRoot, pciAddress, out _, out var path) ? path : [],
         };
         return Outcome.Found;
     }

@@ -27,6 +27,9 @@ internal sealed record NvmlGpu
 
     public int? NumaNode { get; init; }
 
+    /// <summary>PCIe path from the root complex to the GPU's parent bridge, from sysfs; empty when unknown.</summary>
+    public ImmutableArray<string> PciePath { get; init; } = [];
+
     /// <summary>The healthy inventory entry for this GPU; device nodes are host paths, always under <c>/dev</c>.</summary>
     public PhysicalDevice ToPhysicalDevice()
     {
@@ -48,6 +51,7 @@ internal sealed record NvmlGpu
             Id = Uuid,
             NumaNode = NumaNode,
             PciAddress = PciAddress,
+            PciePath = PciePath,
             DeviceNodes = [string.Create(CultureInfo.InvariantCulture, $"/dev/nvidia{Minor}")],
             Attributes = attributes.ToImmutable(),
         };

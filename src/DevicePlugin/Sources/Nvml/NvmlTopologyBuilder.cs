@@ -21,12 +21,12 @@ internal static class NvmlTopologyBuilder
             CountNvLinks(nvml, gpus, nvLinks, logger);
         }
 
-        var numa = TopologyMatrix.FromNumaNodes(gpus.Select(g => g.NumaNode).ToArray());
         for (var i = 0; i < n; i++)
         {
             for (var j = i + 1; j < n; j++)
             {
-                var level = numa.Level(i, j);
+                // Without NVML's answer: the PCIe paths from sysfs where known, else the NUMA nodes.
+                var level = Pci.PcieTopology.Level(gpus[i].PciePath, gpus[i].NumaNode, gpus[j].PciePath, gpus[j].NumaNode);
                 if (nvml.HasTopologyCommonAncestor)
                 {
                     var r = nvml.GetTopologyCommonAncestor(gpus[i].Handle, gpus[j].Handle, out var ancestor);

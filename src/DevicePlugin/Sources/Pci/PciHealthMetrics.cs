@@ -8,8 +8,9 @@ namespace DevicePlugin.Sources.Pci;
 /// </summary>
 internal static class PciHealthMetrics
 {
-    public const string MeterName = "DevicePlugin";
-    public const string FaultsCounterName = "device_plugin_pci_health_faults_total";
+    // Exported as device_plugin_pci_health_faults_total (meter name + instrument name).
+    public const string MeterName = Metrics.PluginMetrics.MeterName;
+    public const string FaultsCounterName = "pci_health_faults_total";
 
     private static readonly Meter Meter = new(MeterName);
 

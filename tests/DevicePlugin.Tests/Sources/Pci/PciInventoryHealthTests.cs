@@ -262,7 +262,7 @@ public sealed class PciInventoryHealthTests : IDisposable
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "DevicePlugin" && instrument.Name == "device_plugin_pci_health_faults_total")
+            if (instrument.Meter.Name == "device_plugin" && instrument.Name == "pci_health_faults_total")
             {
                 l.EnableMeasurementEvents(instrument);
             }
