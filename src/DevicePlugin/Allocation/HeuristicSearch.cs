@@ -22,6 +22,9 @@ internal static class HeuristicSearch
     /// <summary>Most NUMA node sets tried (all tie on the fewest-nodes objective).</summary>
     private const int MaxNodeSets = 16;
 
+    /// <summary>Up to this many NUMA nodes every node set is looked at (2^10 sets); beyond, a greedy choice.</summary>
+    private const int MaxEnumeratedNodes = 10;
+
     public static int[] Solve(AllocationProblem problem, long workBudget = WorkBudget)
     {
         var budget = new Budget(workBudget);
@@ -74,7 +77,7 @@ internal static class HeuristicSearch
             return result;
         }
 
-        if (nodes <= 16)
+        if (nodes <= MaxEnumeratedNodes)
         {
             var mustMask = 0;
             for (var n = 0; n < nodes; n++)
@@ -181,6 +184,7 @@ internal static class HeuristicSearch
 
         var builder = new GreedyBuilder(problem, must, allowed, target, budget);
         var start = builder.Build(seed: -1);
+        var startScore = ScoreOf(problem, start, budget);
         if (must.Count == 0)
         {
             foreach (var seed in allowed)
@@ -191,9 +195,11 @@ internal static class HeuristicSearch
                 }
 
                 var candidate = builder.Build(seed);
-                if (Better(problem, candidate, start))
+                if (ScoreOf(problem, candidate, budget) is { } score
+                    && (startScore is not { } current || score.IsBetterThan(current)))
                 {
                     start = candidate;
+                    startScore = score;
                 }
             }
         }
@@ -201,11 +207,10 @@ internal static class HeuristicSearch
         return new SwapImprover(problem, must, allowed, budget).Improve(start);
     }
 
-    private static bool Better(AllocationProblem problem, int[] a, int[] b)
+    private static AllocationScore? ScoreOf(AllocationProblem problem, int[] support, Budget budget)
     {
-        var sa = ScoreOf(problem, a);
-        var sb = ScoreOf(problem, b);
-        return sa is { } x && (sb is not { } y || x.IsBetterThan(y));
+        budget.Spend(((long)support.Length * support.Length / 2) + support.Length);
+        return ScoreOf(problem, support);
     }
 
     internal static AllocationScore? ScoreOf(AllocationProblem problem, int[] support)

@@ -60,7 +60,10 @@ internal sealed class SwapImprover(
                     var interconnect = set.Interconnect - gain[x] + gain[y] - problem.Score(x, y);
                     var partial = new AllocationScore(numa, interconnect, set.Count, 0);
                     var comparison = AllocationScore.Compare(partial, bestScore with { SharingCost = 0 });
-                    if (comparison < 0 || (comparison == 0 && !replicas))
+                    // On a tie only sharing can improve, and only when y has more replicas available than x:
+                    // y's per-pick costs are then x's shifted down; otherwise they are the same or higher.
+                    if (comparison < 0
+                        || (comparison == 0 && (!replicas || problem.Available[y] <= problem.Available[x])))
                     {
                         continue;
                     }
