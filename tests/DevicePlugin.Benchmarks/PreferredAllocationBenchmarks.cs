@@ -20,7 +20,7 @@ public class PreferredAllocationBenchmarks
     /// <summary>Inventory and request: GPUs x replicas, request size.</summary>
     [Params(
         "8 GPUs, 4", "16 GPUs, 8", "64 GPUs, 8", "64 GPUs, 32", "64x8 replicas, 8", "64x8 replicas, 100",
-        "64x8 flat, 32", "64 random, 24", "64x8 random, 32", "16x8 flat, 16", "16x4 random, 10")]
+        "64x8 flat, 32", "64 random, 24", "64x8 random, 32", "16x8 flat, 16", "16x4 random, 10", "1024 PCI, 256")]
     public string Scenario { get; set; } = "";
 
     [GlobalSetup]
@@ -44,6 +44,8 @@ public class PreferredAllocationBenchmarks
             // Worst case for the exact search: 2^16 sets of 16 devices, all tied but for sharing.
             "16x8 flat, 16" => (TestTopologies.Build(
                 16, _ => null, (_, _) => InterconnectLevel.CrossSocket, (_, _) => 0, replicas: 8), 16),
+            // Far beyond the 64-GPU target: the work budget runs out, so this shows what the whole budget costs.
+            "1024 PCI, 256" => (TestTopologies.Hierarchical(1024, 2, 4, 0, 0), 256),
             _ => throw new ArgumentException($"unknown scenario {Scenario}"),
         };
         var random = new Random(42);

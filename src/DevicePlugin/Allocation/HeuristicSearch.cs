@@ -17,7 +17,7 @@ namespace DevicePlugin.Allocation;
 internal static class HeuristicSearch
 {
     /// <summary>Units of work (one pair score or one candidate move looked at) one request may spend.</summary>
-    public const long WorkBudget = 600_000;
+    public const long WorkBudget = 400_000;
 
     /// <summary>Most NUMA node sets tried (all tie on the fewest-nodes objective).</summary>
     private const int MaxNodeSets = 16;

@@ -61,7 +61,7 @@ public sealed class PreferredAllocatorPropertyTests
         }
 
         // Greedy plus swaps is not exact, but on inventories this small it should almost always be.
-        Assert.True(optimal >= Iterations * 9 / 10, $"heuristic optimal in {optimal} of {Iterations}");
+        Assert.True(optimal >= Iterations * 98 / 100, $"heuristic optimal in {optimal} of {Iterations}");
     }
 
     private static void AssertValid(
