@@ -26,7 +26,7 @@ public sealed class PreferredAllocatorPropertyTests
         var random = new Random(seed);
         for (var iteration = 0; iteration < iterations; iteration++)
         {
-            var (snapshot, available, must, size) = RandomRequest(random, maxDevices, maxReplicas, maxDevices <= 7 || maxReplicas == 1);
+            var (snapshot, available, must, size) = RandomRequest(random, maxDevices, maxReplicas);
             var context = $"seed {seed} iteration {iteration}: {Describe(snapshot, available, must, size)}";
 
             var answer = PreferredAllocator.Choose(snapshot, available, must, size);
@@ -54,7 +54,7 @@ public sealed class PreferredAllocatorPropertyTests
         const int Iterations = 400;
         for (var iteration = 0; iteration < Iterations; iteration++)
         {
-            var (snapshot, available, must, size) = RandomRequest(random, 12, 1, wideRequests: true);
+            var (snapshot, available, must, size) = RandomRequest(random, 12, 1);
             var best = ReferenceAllocator.BestScore(snapshot, available, must, size);
             var heuristic = PreferredAllocator.Choose(snapshot, available, must, size, AllocatorMode.Heuristic);
             optimal += ReferenceAllocator.Score(snapshot, available, heuristic) == best ? 1 : 0;
@@ -78,7 +78,7 @@ public sealed class PreferredAllocatorPropertyTests
     }
 
     private static (ResourceSnapshot Snapshot, string[] Available, string[] Must, int Size) RandomRequest(
-        Random random, int maxDevices, int maxReplicas, bool wideRequests)
+        Random random, int maxDevices, int maxReplicas)
     {
         var count = random.Next(1, maxDevices + 1);
         var replicas = maxReplicas == 1 ? 1 : random.Next(2, maxReplicas + 1);
@@ -129,7 +129,7 @@ public sealed class PreferredAllocatorPropertyTests
         }
 
         available = available.OrderBy(_ => random.Next()).ToList();
-        var must = available.Where(_ => random.Next(wideRequests ? 8 : 5) == 0).ToList();
+        var must = available.Where(_ => random.Next(6) == 0).ToList();
         if (random.Next(4) == 0)
         {
             must.Add("unknown-must");
