@@ -5,7 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Cdi;
 
 /// <summary>
-/// Keeps one CDI spec file per resource in <see cref="CdiConfig.SpecDirectory"/> in step with the inventory.
+/// Keeps one CDI spec file per resource whose naming is <see cref="DeviceNaming.Cdi"/> or <see cref="DeviceNaming.Both"/>
+/// in <see cref="CdiConfig.SpecDirectory"/>, in step with the inventory.
 /// Files are replaced atomically (a temporary file in the same directory, flushed, then renamed over the old one), so
 /// a runtime never reads half a spec; a file is only rewritten when its content changes (or it went missing).
 /// Thread-safe. I/O errors are logged and reported as <see cref="CdiWriteResult.Failed"/>, never thrown.
@@ -61,6 +62,14 @@ public sealed class CdiSpecWriter
 
         lock (_lock)
         {
+            if (snapshot.Naming == DeviceNaming.Env)
+            {
+                // Only resources that hand out CDI names get a spec: a spec nobody asked for could shadow a vendor's
+                // spec for the same kind (a /var/run/cdi spec outranks /etc/cdi) and lose its hooks and mounts.
+                RemoveLocked(snapshot.ResourceName);
+                return CdiWriteResult.Removed;
+            }
+
             if (spec.Devices.Length == 0)
             {
                 // CDI refuses a spec without devices.

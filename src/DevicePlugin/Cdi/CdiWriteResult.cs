@@ -7,7 +7,10 @@ public enum CdiWriteResult
     Written,
     /// <summary>The file already holds this content; nothing was touched.</summary>
     Unchanged,
-    /// <summary>The resource has no device CDI can name, so its spec file was removed (or none existed).</summary>
+    /// <summary>
+    /// The resource needs no spec (naming <c>env</c>) or has no device CDI can name: its spec file was removed (or none
+    /// existed).
+    /// </summary>
     Removed,
     /// <summary>The spec could not be written (invalid kind, name clash, I/O error); logged, the old file kept.</summary>
     Failed,

@@ -25,7 +25,8 @@ public sealed class CdiSpecTests
                 new PhysicalDevice { Id = "GPU-8f6d2a4e-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia0"] },
                 new PhysicalDevice { Id = "GPU-1c0ffee0-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia1"] },
             ],
-            sharedDeviceNodes: ["/dev/nvidiactl", "/dev/nvidia-uvm"]);
+            sharedDeviceNodes: ["/dev/nvidiactl", "/dev/nvidia-uvm"],
+            naming: DeviceNaming.Both);
 
     private static JsonElement Json(CdiSpec spec) => JsonDocument.Parse(CdiSpecJson.Serialize(spec)).RootElement.Clone();
 

@@ -122,8 +122,24 @@ public sealed class CdiSpecWriterTests : IDisposable
     {
         var writer = Writer();
         writer.Write(CdiSpecTests.Fpgas());
-        var empty = new ResourceSnapshot("example.com/fpga", SourceKind.Pci, []);
+        var empty = new ResourceSnapshot("example.com/fpga", SourceKind.Pci, [], naming: DeviceNaming.Cdi);
         Assert.Equal(CdiWriteResult.Removed, writer.Write(empty));
+        Assert.Empty(Files());
+    }
+
+    [Fact]
+    public void Resources_named_by_env_only_get_no_spec_and_lose_theirs_when_switching_to_env()
+    {
+        var writer = Writer();
+        var cdi = CdiSpecTests.Fpgas();
+        var env = new ResourceSnapshot(
+            cdi.ResourceName, cdi.Source, cdi.Devices, sharedDeviceNodes: cdi.SharedDeviceNodes, naming: DeviceNaming.Env);
+
+        Assert.Equal(CdiWriteResult.Removed, writer.Write(env));
+        Assert.False(Directory.Exists(_directory) && Files().Length > 0);
+
+        Assert.Equal(CdiWriteResult.Written, writer.Write(cdi));
+        Assert.Equal(CdiWriteResult.Removed, writer.Write(env));
         Assert.Empty(Files());
     }
 
@@ -135,7 +151,7 @@ public sealed class CdiSpecWriterTests : IDisposable
         writer.Write(before);
         var renamed = new ResourceSnapshot(
             before.ResourceName, before.Source, before.Devices, sharedDeviceNodes: before.SharedDeviceNodes,
-            cdiKind: "example.com/accel");
+            naming: DeviceNaming.Cdi, cdiKind: "example.com/accel");
         Assert.Equal(CdiWriteResult.Written, writer.Write(renamed));
         Assert.Equal(["example.com-accel.json"], Files());
     }
@@ -149,7 +165,8 @@ public sealed class CdiSpecWriterTests : IDisposable
 
         // Two resources whose kinds map to the same file: the second is refused.
         var clash = new ResourceSnapshot(
-            "example.com/gpu-copy", SourceKind.Simulated, [new PhysicalDevice { Id = "x" }], cdiKind: "nvidia.com/gpu");
+            "example.com/gpu-copy", SourceKind.Simulated, [new PhysicalDevice { Id = "x" }], naming: DeviceNaming.Cdi,
+            cdiKind: "nvidia.com/gpu");
         Assert.Equal(CdiWriteResult.Failed, writer.Write(clash));
         Assert.Equal(["nvidia.com-gpu.json"], Files());
 
