@@ -33,13 +33,7 @@ internal static class HeuristicSearch
         foreach (var allowedNodes in NodeSets(problem))
         {
             var support = SolveWithin(problem, allowedNodes, budget);
-            var set = new SupportSet(problem);
-            foreach (var d in support)
-            {
-                set.Add(d);
-            }
-
-            if (set.Score() is { } score && score.IsBetterThan(bestScore))
+            if (ScoreOf(problem, support) is { } score && score.IsBetterThan(bestScore))
             {
                 bestScore = score;
                 best = support;
