@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using DevicePlugin.Cdi;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
@@ -25,6 +26,7 @@ public sealed class Daemon : IAsyncDisposable
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly PluginMetrics _metrics;
     private readonly ResourceManager _manager;
+    private readonly CdiSpecObserver _cdi;
     private MetricsEndpoint? _endpoint;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
@@ -44,6 +46,8 @@ public sealed class Daemon : IAsyncDisposable
             () => manager?.Servers.Select(s => (s.ResourceName, s.State == RegistrationState.Registered)) ?? []);
         manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time));
         _manager = manager;
+        _cdi = new CdiSpecObserver(config.Cdi, loggers);
+        _manager.AddObserver(_cdi);
     }
 
     public PluginConfig Config { get; private set; }
@@ -120,6 +124,7 @@ public sealed class Daemon : IAsyncDisposable
             return true;
         }
 
+        _cdi.Reconfigure(next.Cdi);
         await ApplySourcesAsync(next, startup: false, cancellationToken);
         Config = next;
         _metrics.ConfigReload(applied: true);

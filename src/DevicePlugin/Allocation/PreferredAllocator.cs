@@ -4,62 +4,62 @@ namespace DevicePlugin.Allocation;
 
 /// <summary>
 /// Chooses the devices a topology-aware scheduler would for GetPreferredAllocation, from the snapshot alone.
+/// One allocator for every resource; see docs/allocation.md for the objectives and the rules for odd requests.
 /// </summary>
 public static class PreferredAllocator
 {
     /// <summary>
-    /// Returns <paramref name="size"/> IDs from <paramref name="available"/> (fewer when fewer are available),
-    /// every known <paramref name="mustInclude"/> among them. Unknown and duplicate IDs are ignored.
+    /// Returns <paramref name="size"/> IDs from <paramref name="available"/> (all of them when fewer are available),
+    /// every known <paramref name="mustInclude"/> among them, chosen by, in order: fewest NUMA nodes, strongest
+    /// interconnect between distinct physical devices, most distinct physical devices, least sharing of replicas.
+    /// Unknown and duplicate IDs are ignored. When more IDs must be included than <paramref name="size"/>, the answer
+    /// is the best <paramref name="size"/> of the must-include IDs. Health is not looked at: the kubelet only offers
+    /// healthy devices.
     /// </summary>
     public static IReadOnlyList<string> Choose(
-        ResourceSnapshot snapshot, IReadOnlyList<string> available, IReadOnlyList<string> mustInclude, int size)
-    {
-        var candidates = new List<AdvertisedDevice>(available.Count);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var id in available)
-        {
-            if (seen.Add(id) && snapshot.TryGet(id, out var d))
-            {
-                candidates.Add(d);
-            }
-        }
+        ResourceSnapshot snapshot, IReadOnlyList<string> available, IReadOnlyList<string> mustInclude, int size) =>
+        Choose(snapshot, available, mustInclude, size, AllocatorMode.Automatic);
 
-        if (size <= 0 || candidates.Count == 0)
+    /// <summary>As <see cref="Choose(ResourceSnapshot, IReadOnlyList{string}, IReadOnlyList{string}, int)"/>, with the search forced (tests).</summary>
+    internal static IReadOnlyList<string> Choose(
+        ResourceSnapshot snapshot, IReadOnlyList<string> available, IReadOnlyList<string> mustInclude, int size,
+        AllocatorMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(available);
+        ArgumentNullException.ThrowIfNull(mustInclude);
+        if (AllocationProblem.Create(snapshot, available, mustInclude, size) is not { } problem)
         {
             return [];
         }
 
-        var chosen = new List<AdvertisedDevice>(size);
-        var chosenIds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var id in mustInclude)
+        int[] support;
+        if (problem.Size == problem.TotalAvailable)
         {
-            if (chosen.Count < size && seen.Contains(id) && snapshot.TryGet(id, out var d) && chosenIds.Add(id))
+            support = Enumerable.Range(0, problem.Count).ToArray();
+        }
+        else if (mode == AllocatorMode.Exact || (mode == AllocatorMode.Automatic && ExactSearch.Fits(problem)))
+        {
+            support = ExactSearch.Solve(problem);
+        }
+        else
+        {
+            support = HeuristicSearch.Solve(problem);
+        }
+
+        Array.Sort(support);
+        var picks = ReplicaSpread.Distribute(problem, support);
+        var answer = new string[problem.Size];
+        var next = 0;
+        for (var i = 0; i < support.Length; i++)
+        {
+            var ids = problem.Ids[support[i]];
+            for (var k = 0; k < picks[i]; k++)
             {
-                chosen.Add(d);
+                answer[next++] = ids[k].Id;
             }
         }
 
-        // Prefer the NUMA node(s) already used, then the nodes with most candidates.
-        var byNode = candidates
-            .Where(c => !chosenIds.Contains(c.Id))
-            .GroupBy(c => snapshot.Devices[c.DeviceIndex].NumaNode ?? -1)
-            .OrderByDescending(g => chosen.Any(c => (snapshot.Devices[c.DeviceIndex].NumaNode ?? -1) == g.Key))
-            .ThenByDescending(g => g.Count() >= size - chosen.Count)
-            .ThenByDescending(g => g.Count());
-        foreach (var group in byNode)
-        {
-            foreach (var c in group)
-            {
-                if (chosen.Count == size)
-                {
-                    break;
-                }
-
-                chosenIds.Add(c.Id);
-                chosen.Add(c);
-            }
-        }
-
-        return chosen.Select(c => c.Id).ToArray();
+        return answer;
     }
 }

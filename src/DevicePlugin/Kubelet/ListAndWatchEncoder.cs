@@ -12,6 +12,7 @@ public static class ListAndWatchEncoder
     public static ListAndWatchResponse Encode(ResourceSnapshot snapshot)
     {
         var response = new ListAndWatchResponse();
+        response.Devices.Capacity = snapshot.Advertised.Length;
         var topologies = new TopologyInfo?[snapshot.Devices.Length];
         for (var i = 0; i < snapshot.Devices.Length; i++)
         {
