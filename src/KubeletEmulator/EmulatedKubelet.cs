@@ -26,7 +26,7 @@ public sealed class EmulatedKubelet : IAsyncDisposable
     private readonly List<string> _rejections = [];
     private readonly ILoggerFactory? _loggers;
     private readonly TimeProvider _time;
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ChangeSignal _changed = new();
     private WebApplication? _app;
     private int _rejectCount;
     private string _rejectMessage = "";
@@ -146,7 +146,7 @@ public sealed class EmulatedKubelet : IAsyncDisposable
             Task changed;
             lock (_lock)
             {
-                changed = _changed.Task;
+                changed = _changed.Next;
                 if (_plugins.TryGetValue(resourceName, out var p) && p.Generation >= minGeneration)
                 {
                     return p;
@@ -174,7 +174,7 @@ public sealed class EmulatedKubelet : IAsyncDisposable
             Task changed;
             lock (_lock)
             {
-                changed = _changed.Task;
+                changed = _changed.Next;
                 if (!_plugins.TryGetValue(resourceName, out var p) || p.StreamEnded)
                 {
                     return;
@@ -215,7 +215,7 @@ public sealed class EmulatedKubelet : IAsyncDisposable
                 _rejections.Add(error);
             }
 
-            Signal();
+            _changed.Notify();
             throw new RpcException(new Status(StatusCode.Unknown, error));
         }
 
@@ -248,7 +248,7 @@ public sealed class EmulatedKubelet : IAsyncDisposable
                 _rejections.Add(message);
             }
 
-            Signal();
+            _changed.Notify();
             throw new RpcException(new Status(StatusCode.Unknown, message));
         }
 
@@ -257,7 +257,7 @@ public sealed class EmulatedKubelet : IAsyncDisposable
             _plugins[request.ResourceName] = connection;
         }
 
-        Signal();
+        _changed.Notify();
         Registered?.Invoke(connection);
         return new Empty();
     }
@@ -282,17 +282,6 @@ public sealed class EmulatedKubelet : IAsyncDisposable
         return null;
     }
 
-    private void Signal()
-    {
-        TaskCompletionSource old;
-        lock (_lock)
-        {
-            old = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        old.TrySetResult();
-    }
 
     private void WipeSockets()
     {

@@ -17,7 +17,7 @@ public sealed class PluginConnection : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly List<RecordedList> _lists = [];
     private readonly TimeProvider _time;
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ChangeSignal _changed = new();
     private Task _reader = Task.CompletedTask;
 
     internal PluginConnection(RegisterRequest request, string socketPath, int generation, TimeProvider time)
@@ -102,7 +102,7 @@ public sealed class PluginConnection : IAsyncDisposable
                         _lists.Add(list);
                     }
 
-                    Signal();
+                    _changed.Notify();
                 }
 
                 StreamEndStatus = Status.DefaultSuccess;
@@ -121,21 +121,10 @@ public sealed class PluginConnection : IAsyncDisposable
             }
 
             StreamEnded = true;
-            Signal();
+            _changed.Notify();
         }
     }
 
-    private void Signal()
-    {
-        TaskCompletionSource old;
-        lock (_lock)
-        {
-            old = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        old.TrySetResult();
-    }
 
     /// <summary>Waits for a received list that satisfies <paramref name="predicate"/> (the latest counts too).</summary>
     public async Task<RecordedList> WaitForListAsync(Func<RecordedList, bool> predicate, TimeSpan timeout)
@@ -146,7 +135,7 @@ public sealed class PluginConnection : IAsyncDisposable
             Task changed;
             lock (_lock)
             {
-                changed = _changed.Task;
+                changed = _changed.Next;
                 if (_lists.Count > 0 && predicate(_lists[^1]))
                 {
                     return _lists[^1];
@@ -179,7 +168,7 @@ public sealed class PluginConnection : IAsyncDisposable
             Task changed;
             lock (_lock)
             {
-                changed = _changed.Task;
+                changed = _changed.Next;
             }
 
             if (StreamEnded)

@@ -44,7 +44,7 @@ public sealed class NvmlHarness : IAsyncDisposable
 
     public NvmlSourceOptions Options { get; }
 
-    public NvmlTestSink Sink { get; } = new();
+    public RecordingInventorySink Sink { get; } = new(SourceKind.Nvml);
 
     public ManualTimeProvider Time { get; } = new();
 

@@ -1,3 +1,4 @@
+using DevicePlugin.Tests.TestSupport;
 using System.Collections.Immutable;
 using DevicePlugin.Inventory;
 
@@ -8,7 +9,7 @@ public static class PciSnapshotQueries
 {
     public static ResourceSnapshot Resource(this ImmutableArray<ResourceSnapshot> snapshots, string name) =>
         snapshots.SingleOrDefault(s => s.ResourceName == name)
-        ?? throw new Xunit.Sdk.XunitException($"resource {name} not published; got {PciTestSink.Describe(snapshots)}");
+        ?? throw new Xunit.Sdk.XunitException($"resource {name} not published; got {RecordingInventorySink.Describe(snapshots)}");
 
     public static PhysicalDevice? FindDevice(this ImmutableArray<ResourceSnapshot> snapshots, string resource, string id) =>
         snapshots.SingleOrDefault(s => s.ResourceName == resource)?.Devices.SingleOrDefault(d => d.Id == id);

@@ -25,7 +25,7 @@ public sealed class PciSourceTests : IAsyncLifetime
 
     private readonly PciReferenceNode _node = new();
     private readonly ManualTimeProvider _time = new();
-    private readonly PciTestSink _sink = new();
+    private readonly RecordingInventorySink _sink = new(SourceKind.Pci);
     private PciSource _source = null!;
 
     public async Task InitializeAsync()
@@ -56,7 +56,7 @@ public sealed class PciSourceTests : IAsyncLifetime
     [Fact]
     public void ApplyPublishesTheFirstSnapshotsBeforeReturning()
     {
-        Assert.Equal(1, _sink.PublishCount);
+        Assert.Equal(1, _sink.Count);
         Assert.Equal([GpuA, GpuB, GpuC, GpuRemote], _sink.Latest.Resource(Amd).Devices.Select(d => d.Id));
         Assert.Equal(SourceKind.Pci, _source.Kind);
     }
@@ -135,7 +135,7 @@ public sealed class PciSourceTests : IAsyncLifetime
     {
         using var empty = new FakeSysfs();
         Directory.Delete(empty.ListingDirectory);
-        await using var source = new PciSource(Options(empty), new PciTestSink(), _time, NullLoggerFactory.Instance);
+        await using var source = new PciSource(Options(empty), new RecordingInventorySink(SourceKind.Pci), _time, NullLoggerFactory.Instance);
 
         var error = await Assert.ThrowsAsync<SourceInitException>(() =>
             source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources), CancellationToken.None));
@@ -148,7 +148,7 @@ public sealed class PciSourceTests : IAsyncLifetime
     {
         using var late = new FakeSysfs();
         Directory.Delete(late.ListingDirectory);
-        var sink = new PciTestSink();
+        var sink = new RecordingInventorySink(SourceKind.Pci);
         await using var source = new PciSource(Options(late), sink, _time, NullLoggerFactory.Instance);
         await Assert.ThrowsAsync<SourceInitException>(() =>
             source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources), CancellationToken.None));

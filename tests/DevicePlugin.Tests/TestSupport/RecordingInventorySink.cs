@@ -2,10 +2,13 @@ using System.Collections.Immutable;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
 
-namespace DevicePlugin.Tests.Sources.Nvml;
+namespace DevicePlugin.Tests.TestSupport;
 
-/// <summary>Records every publication and lets a test await one that matches a predicate.</summary>
-public sealed class NvmlTestSink : IInventorySink
+/// <summary>
+/// Records every publication of one source and lets a test await one that matches a predicate, with a timeout
+/// instead of sleeps.
+/// </summary>
+public sealed class RecordingInventorySink(SourceKind expected) : IInventorySink
 {
     private readonly Lock _lock = new();
     private readonly List<ImmutableArray<ResourceSnapshot>> _published = [];
@@ -36,7 +39,7 @@ public sealed class NvmlTestSink : IInventorySink
 
     public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots)
     {
-        Assert.Equal(SourceKind.Nvml, source);
+        Assert.Equal(expected, source);
         lock (_lock)
         {
             _published.Add(snapshots);
