@@ -2,7 +2,7 @@
 # Whole-process benchmark of the published native executable:
 #   - start-to-registration: from exec of device-plugin to the kubelet emulator accepting its Register
 #     (the emulator has dialled back, called GetDevicePluginOptions and opened ListAndWatch by then);
-#   - idle RSS after registration, and the executable's size.
+#   - idle RSS after registration (without and with the metrics endpoint), and the executable's size.
 # Usage: tests/bench/process-bench.sh [RUNS]     (OUT=dir to reuse a publish; default: publish to out/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,9 +39,16 @@ for i in $(seq "$RUNS"); do
   kill -TERM "$pid"; wait "$pid"
 done
 
+# Idle RSS once more with the metrics endpoint on (its default is on).
+"$BIN" --kubelet-dir "$WORK/k" --config "$WORK/config.yaml" --metrics-address=127.0.0.1:0 2>"$WORK/daemon.log" &
+pid=$!
+sleep 5
+rss_metrics=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+kill -TERM "$pid"; wait "$pid"
+
 sorted=($(printf '%s\n' "${ms[@]}" | sort -n))
 n=${#sorted[@]}
 echo "runs: $n"
 echo "start-to-registration ms: min ${sorted[0]}  median ${sorted[$((n / 2))]}  max ${sorted[$((n - 1))]}"
-echo "idle RSS after registration: $((rss / 1024)) MiB ($rss KiB)"
+echo "idle RSS after registration: $((rss / 1024)) MiB ($rss KiB) without metrics, $((rss_metrics / 1024)) MiB ($rss_metrics KiB) with /metrics on"
 echo "executable: $(du -h "$BIN" | cut -f1)"

@@ -1,10 +1,8 @@
-using System.Security.Cryptography;
-
 namespace DevicePlugin.Configuration;
 
 /// <summary>
-/// Notices changes of the configuration file by re-reading it through its path on a short period and comparing a
-/// hash. Reading through the path follows symlinks each time, so a Kubernetes ConfigMap mount (the file is a link into
+/// Notices changes of the configuration file by re-reading it through its path on a short period and comparing the
+/// bytes with the last read (config files are small; no hash, so no crypto library is loaded). Reading through the path follows symlinks each time, so a Kubernetes ConfigMap mount (the file is a link into
 /// a <c>..data</c> directory that is swapped atomically) is seen like an edit in place. Cheap: one small read.
 /// </summary>
 public sealed class ConfigFileWatcher : IDisposable
@@ -13,7 +11,7 @@ public sealed class ConfigFileWatcher : IDisposable
     private readonly Func<Task> _changed;
     private readonly TimeSpan _period;
     private readonly CancellationTokenSource _stop = new();
-    private byte[]? _lastHash;
+    private byte[]? _last;
     private Task _loop = Task.CompletedTask;
 
     public ConfigFileWatcher(string path, Func<Task> changed, TimeSpan? period = null)
@@ -21,16 +19,16 @@ public sealed class ConfigFileWatcher : IDisposable
         _path = path;
         _changed = changed;
         _period = period ?? TimeSpan.FromMilliseconds(250);
-        _lastHash = Hash();
+        _last = Read();
     }
 
     public void Start() => _loop = Task.Run(LoopAsync, CancellationToken.None);
 
-    private byte[]? Hash()
+    private byte[]? Read()
     {
         try
         {
-            return SHA256.HashData(File.ReadAllBytes(_path));
+            return File.ReadAllBytes(_path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -46,13 +44,13 @@ public sealed class ConfigFileWatcher : IDisposable
         {
             while (await timer.WaitForNextTickAsync(_stop.Token))
             {
-                var hash = Hash();
-                if (hash is null || (_lastHash is not null && hash.AsSpan().SequenceEqual(_lastHash)))
+                var content = Read();
+                if (content is null || (_last is not null && content.AsSpan().SequenceEqual(_last)))
                 {
                     continue;
                 }
 
-                _lastHash = hash;
+                _last = content;
                 await _changed();
             }
         }
