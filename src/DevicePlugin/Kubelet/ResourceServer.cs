@@ -133,7 +133,8 @@ public sealed class ResourceServer : IAsyncDisposable
             {
                 try
                 {
-                    if (recreate || _app is null)
+                    // A kubelet that started while we waited deleted our socket with every other one: serve anew.
+                    if (recreate || _app is null || !File.Exists(SocketPath))
                     {
                         await StopServingAsync();
                         await ServeAsync(token);

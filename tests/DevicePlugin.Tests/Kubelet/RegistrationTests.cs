@@ -77,6 +77,23 @@ public sealed class RegistrationTests
     }
 
     [Fact]
+    public async Task A_kubelet_that_starts_later_in_an_existing_directory_and_wipes_our_socket_is_still_registered_with()
+    {
+        // The directory exists (an earlier kubelet made it) but nobody listens: the plugin serves and retries.
+        await using var node = await PluginNode.StartAsync(Configs.Simulated(), startKubelet: false,
+            options: o => { Directory.CreateDirectory(o.KubeletDirectory); return o; });
+        await Eventually.TrueAsync(() => node.Daemon.Resources.Servers.Any(s => s.State == RegistrationState.Failed), "a registration attempt failed");
+        var socket = Path.Combine(node.KubeletDirectory, ResourceServer.EndpointFor(Configs.Gpu));
+        Assert.True(File.Exists(socket), "serving while the kubelet is away");
+
+        // The kubelet's start deletes every socket in the directory, ours included.
+        await node.Kubelet.StartAsync();
+        var plugin = await node.Kubelet.WaitForRegistrationAsync(Configs.Gpu, TimeSpan.FromSeconds(3));
+        await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
+        Assert.True(File.Exists(socket));
+    }
+
+    [Fact]
     public async Task After_a_kubelet_restart_the_plugin_recreates_its_socket_and_registers_again_within_two_seconds()
     {
         await using var node = await PluginNode.StartAsync(Configs.Simulated());
