@@ -74,9 +74,24 @@ public sealed class Daemon : IAsyncDisposable
 
         if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
         {
-            _endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered, ReadinessDetail);
-            await _endpoint.StartAsync(cancellationToken);
-            DaemonLog.MetricsListening(_logger, _endpoint.Address!);
+            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered, ReadinessDetail);
+            try
+            {
+                await endpoint.StartAsync(cancellationToken);
+                _endpoint = endpoint;
+                DaemonLog.MetricsListening(_logger, endpoint.Address!);
+            }
+            catch (IOException e)
+            {
+                // Address in use or not ours: fatal like a source that cannot start, unless told to serve what it can.
+                await endpoint.DisposeAsync();
+                var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {e.Message}";
+                DaemonLog.MetricsFailed(_logger, message);
+                if (_options.FailOnInitError)
+                {
+                    throw new SourceInitException(message, e);
+                }
+            }
         }
 
         _manager.Start();

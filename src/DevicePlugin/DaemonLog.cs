@@ -25,6 +25,9 @@ internal static partial class DaemonLog
     [LoggerMessage(206, LogLevel.Information, "stopped; sockets removed")]
     public static partial void Stopped(ILogger logger);
 
+    [LoggerMessage(208, LogLevel.Error, "{Message}")]
+    public static partial void MetricsFailed(ILogger logger, string message);
+
     [LoggerMessage(207, LogLevel.Information, "no --config: using the built-in defaults ({Resources})")]
     public static partial void UsingDefaults(ILogger logger, string resources);
 }

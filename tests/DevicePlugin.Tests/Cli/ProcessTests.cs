@@ -90,4 +90,28 @@ public sealed class ProcessTests
         Assert.Contains("sim-2=Unhealthy", stdout, StringComparison.Ordinal);
         Assert.Contains("Demo finished", stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_metrics_address_in_use_exits_one_naming_it_or_is_skipped_when_told_to_serve_what_it_can()
+    {
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        var address = $"127.0.0.1:{((System.Net.IPEndPoint)busy.LocalEndpoint).Port}";
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+        string[] args = ["--config", config, "--kubelet-dir", dir.Combine("k"), "--metrics-address", address];
+
+        var (code, _, stderr) = await DaemonProcess.RunAsync(args);
+        Assert.Equal(1, code);
+        Assert.Contains($"cannot serve metrics on --metrics-address {address}", stderr, StringComparison.Ordinal);
+
+        await using var kubelet = new EmulatedKubelet(dir.Combine("k"));
+        await kubelet.StartAsync();
+        using var degraded = new DaemonProcess([.. args, "--fail-on-init-error=false"]);
+        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, PluginNode.Wait);
+        await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
+        degraded.Signal(SigTerm);
+        Assert.Equal(0, await degraded.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+    }
 }
