@@ -145,7 +145,7 @@ public static class CommandLine
 
         lines.Add("");
         lines.Add("Exit status: 0 after SIGTERM/SIGINT, 2 for a bad flag or config file, 1 when a source cannot start");
-        lines.Add("and --fail-on-init-error is true.");
+        lines.Add("or the metrics address cannot be bound and --fail-on-init-error is true.");
         return string.Join('\n', lines);
     }
 }
