@@ -25,6 +25,13 @@
  *   sbe I          single-bit ECC event on GPU I        lost I  GPU I falls off the bus: its calls answer
  *   found I        GPU I answers again                          GPU_IS_LOST, and this wait returns GPU_IS_LOST
  *   waiterror N    this wait returns N
+ * Changing the GPU set while running (handled the same way; the wait goes on, as no NVML event announces them):
+ *   addgpu key=value ...   a new GPU, keys as for "gpu"; it takes the next index in file order (after every GPU ever
+ *                          configured or added) and is enumerated after the GPUs present
+ *   removegpu I            GPU I is no longer enumerated (count and handle-by-index skip it); calls on its handle
+ *                          answer GPU_IS_LOST
+ *   nvlink A B COUNT, nvlink_switch A COUNT [S], topology A B LEVEL   as in nvml.conf, applied at once
+ * GPU indices (I, A, B) always mean file order, removed GPUs included; NVML's enumeration index may differ.
  *
  * Every NVML call is counted by function: fake_get_call_count("nvmlInit_v2"), fake_total_calls(),
  * fake_events_consumed() (lines of DIR/events handled so far).
@@ -84,6 +91,7 @@ struct gpu {
     int register_not_supported;
     unsigned long long registered;
     int lost;
+    int removed;
     int link_remote[MAX_LINKS]; /* GPU index, REMOTE_SWITCH(s) or REMOTE_NONE */
 };
 
@@ -91,7 +99,7 @@ struct event_set { int unused; };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gpu gpus[MAX_GPUS];
-static int gpu_count;
+static int gpu_count; /* GPUs configured or added, removed ones included */
 static int topology[MAX_GPUS][MAX_GPUS];
 static int init_refs;
 static int init_return;
@@ -215,6 +223,38 @@ static void parse_gpu(char *cursor)
     }
 }
 
+/* A "topology", "nvlink" or "nvlink_switch" line, from nvml.conf or the events file; returns 0 for other keys. */
+static int apply_link_line(const char *key, const char *cursor)
+{
+    int a, b, n;
+    if (!strcmp(key, "topology")) {
+        if (sscanf(cursor, "%d %d %d", &a, &b, &n) == 3 && a >= 0 && b >= 0 && a < MAX_GPUS && b < MAX_GPUS)
+            topology[a][b] = topology[b][a] = n;
+    } else if (!strcmp(key, "nvlink")) {
+        if (sscanf(cursor, "%d %d %d", &a, &b, &n) == 3 && a >= 0 && b >= 0 && a < gpu_count && b < gpu_count) {
+            for (int k = 0; k < n; k++) {
+                int la = next_link(&gpus[a]), lb = next_link(&gpus[b]);
+                if (la < 0 || lb < 0) break;
+                gpus[a].link_remote[la] = b;
+                gpus[b].link_remote[lb] = a;
+            }
+        }
+    } else if (!strcmp(key, "nvlink_switch")) {
+        int fields = sscanf(cursor, "%d %d %d", &a, &n, &b);
+        if (fields >= 2 && a >= 0 && a < gpu_count) {
+            int s = fields == 3 && b >= 0 && b < 64 ? b : 0;
+            for (int k = 0; k < n; k++) {
+                int la = next_link(&gpus[a]);
+                if (la < 0) break;
+                gpus[a].link_remote[la] = REMOTE_SWITCH(s);
+            }
+        }
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static void load_config(void)
 {
     find_dir();
@@ -235,31 +275,13 @@ static void load_config(void)
         char *cursor = line;
         char *key = next_token(&cursor);
         if (!key || key[0] == '#') continue;
-        int a, b, n;
         if (!strcmp(key, "gpu")) parse_gpu(cursor);
         else if (!strcmp(key, "init_return")) init_return = atoi(cursor);
         else if (!strcmp(key, "driver_version")) { char *v = next_token(&cursor); if (v) snprintf(driver_version, sizeof driver_version, "%s", v); }
         else if (!strcmp(key, "nvlink_max_links")) nvlink_max_links = atoi(cursor);
         else if (!strcmp(key, "deliver_unregistered")) deliver_unregistered = atoi(cursor);
         else if (!strcmp(key, "topology_default")) default_level = atoi(cursor);
-        else if (!strcmp(key, "topology") && sscanf(cursor, "%d %d %d", &a, &b, &n) == 3
-                 && a >= 0 && b >= 0 && a < MAX_GPUS && b < MAX_GPUS) topology[a][b] = topology[b][a] = n;
-        else if (!strcmp(key, "nvlink") && sscanf(cursor, "%d %d %d", &a, &b, &n) == 3
-                 && a >= 0 && b >= 0 && a < gpu_count && b < gpu_count) {
-            for (int k = 0; k < n; k++) {
-                int la = next_link(&gpus[a]), lb = next_link(&gpus[b]);
-                if (la < 0 || lb < 0) break;
-                gpus[a].link_remote[la] = b;
-                gpus[b].link_remote[lb] = a;
-            }
-        } else if (!strcmp(key, "nvlink_switch") && sscanf(cursor, "%d %d %d", &a, &n, &b) >= 2 && a >= 0 && a < gpu_count) {
-            int s = sscanf(cursor, "%d %d %d", &a, &n, &b) == 3 && b >= 0 && b < 64 ? b : 0;
-            for (int k = 0; k < n; k++) {
-                int la = next_link(&gpus[a]);
-                if (la < 0) break;
-                gpus[a].link_remote[la] = REMOTE_SWITCH(s);
-            }
-        }
+        else apply_link_line(key, cursor);
     }
     fclose(f);
     for (int i = 0; i < MAX_GPUS; i++)
@@ -283,7 +305,7 @@ static nvmlReturn_t check_device(nvmlDevice_t d)
 {
     if (!init_refs) return NVML_ERROR_UNINITIALIZED;
     if (!valid_gpu(d)) return NVML_ERROR_INVALID_ARGUMENT;
-    if (d->lost) return NVML_ERROR_GPU_IS_LOST;
+    if (d->lost || d->removed) return NVML_ERROR_GPU_IS_LOST;
     return NVML_SUCCESS;
 }
 
@@ -364,7 +386,11 @@ nvmlReturn_t nvmlDeviceGetCount_v2(unsigned *count)
     COUNT(nvmlDeviceGetCount_v2);
     if (!init_refs) return NVML_ERROR_UNINITIALIZED;
     if (!count) return NVML_ERROR_INVALID_ARGUMENT;
-    *count = (unsigned)gpu_count;
+    pthread_mutex_lock(&lock);
+    unsigned present = 0;
+    for (int i = 0; i < gpu_count; i++) present += !gpus[i].removed;
+    pthread_mutex_unlock(&lock);
+    *count = present;
     return NVML_SUCCESS;
 }
 
@@ -372,9 +398,15 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned index, nvmlDevice_t *device)
 {
     COUNT(nvmlDeviceGetHandleByIndex_v2);
     if (!init_refs) return NVML_ERROR_UNINITIALIZED;
-    if (!device || index >= (unsigned)gpu_count) return NVML_ERROR_INVALID_ARGUMENT;
-    *device = &gpus[index];
-    return NVML_SUCCESS;
+    if (!device) return NVML_ERROR_INVALID_ARGUMENT;
+    nvmlReturn_t r = NVML_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < gpu_count; i++) {
+        if (gpus[i].removed) continue;
+        if (index-- == 0) { *device = &gpus[i]; r = NVML_SUCCESS; break; }
+    }
+    pthread_mutex_unlock(&lock);
+    return r;
 }
 
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned len)
@@ -459,13 +491,18 @@ nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
 /* Handles one line of DIR/events; returns 1 and fills *result when the wait should return. */
 static int handle_event_line(char *line, nvmlEventData_t *data, nvmlReturn_t *result)
 {
-    char kind[32];
+    char *cursor = line;
+    char *kind = next_token(&cursor);
+    if (!kind) return 0;
+    if (!strcmp(kind, "addgpu")) { parse_gpu(cursor); return 0; }
+    if (apply_link_line(kind, cursor)) return 0;
     int index = -1;
     unsigned long long code = 0;
-    if (sscanf(line, "%31s %d %llu", kind, &index, &code) < 2) return 0;
+    if (sscanf(cursor, "%d %llu", &index, &code) < 1) return 0;
     if (!strcmp(kind, "waiterror")) { *result = index; return 1; }
     if (index < 0 || index >= gpu_count) return 0;
     struct gpu *g = &gpus[index];
+    if (!strcmp(kind, "removegpu")) { g->removed = 1; g->registered = 0; return 0; }
     if (!strcmp(kind, "lost")) { g->lost = 1; *result = NVML_ERROR_GPU_IS_LOST; return 1; }
     if (!strcmp(kind, "found")) { g->lost = 0; return 0; }
     unsigned long long type = !strcmp(kind, "xid") ? 0x8 : !strcmp(kind, "dbe") ? 0x2 : !strcmp(kind, "sbe") ? 0x1 : 0;
@@ -488,7 +525,7 @@ static int poll_events(nvmlEventData_t *data, nvmlReturn_t *result)
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     int done = 0;
-    char line[256];
+    char line[1024];
     if (fseek(f, events_offset, SEEK_SET) == 0) {
         while (!done && fgets(line, sizeof line, f)) {
             size_t n = strlen(line);

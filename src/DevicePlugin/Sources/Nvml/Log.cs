@@ -87,4 +87,26 @@ internal static partial class Log
 
     [LoggerMessage(3024, LogLevel.Error, "publishing the nvml source's snapshots failed")]
     public static partial void PublishFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3025, LogLevel.Warning, "NVML now counts {Count} GPU(s), {Previous} before: discovering the GPUs again")]
+    public static partial void GpuCountChanged(ILogger logger, uint previous, uint count);
+
+    [LoggerMessage(3026, LogLevel.Warning, "the GPUs NVML enumerates changed (new: [{Appeared}], gone: [{Vanished}]): discovering the GPUs again")]
+    public static partial void GpuUuidsChanged(ILogger logger, string appeared, string vanished);
+
+    [LoggerMessage(3027, LogLevel.Warning, "GPU {Uuid} at {PciAddress} is no longer advertised: {Reason}")]
+    public static partial void GpuGone(ILogger logger, string uuid, string pciAddress, string reason);
+
+    [LoggerMessage(3028, LogLevel.Warning,
+        "GPU {Uuid} at {PciAddress} could not be read again but may still be on the node: it stays listed with its earlier properties")]
+    public static partial void GpuKeptUnreadable(ILogger logger, string uuid, string pciAddress);
+
+    [LoggerMessage(3029, LogLevel.Warning, "checking the GPU set failed: nvmlDeviceGetCount_v2 answered {Error}; the GPUs stay as they are")]
+    public static partial void RescanCountFailed(ILogger logger, string error);
+
+    [LoggerMessage(3030, LogLevel.Error, "discovering the GPUs again failed, the GPUs stay as they are: {Reason}")]
+    public static partial void RescanFailed(ILogger logger, string reason);
+
+    [LoggerMessage(3031, LogLevel.Information, "GPU set changed: {Count} GPU(s) advertised, added [{Added}], removed [{Removed}]")]
+    public static partial void GpuSetChanged(ILogger logger, int count, string added, string removed);
 }

@@ -4,8 +4,21 @@ using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
 
-/// <summary>What discovery found: the GPUs to advertise, sorted by PCI address, and how many were left out for MIG.</summary>
-internal sealed record NvmlDiscoveryResult(ImmutableArray<NvmlGpu> Gpus, int MigGpusSkipped, uint DeviceCount);
+/// <summary>
+/// What discovery found: the GPUs to advertise, sorted by PCI address; the count NVML gave; every UUID it could read
+/// (advertised, in MIG mode, or with another property unreadable); the UUIDs in MIG mode; and how many indices did not
+/// even give a UUID (a GPU that is lost answers GPU_IS_LOST there). With <see cref="Unidentified"/> zero the
+/// enumeration is complete: a UUID missing from <see cref="EnumeratedUuids"/> is not on the node.
+/// </summary>
+internal sealed record NvmlDiscoveryResult(
+    ImmutableArray<NvmlGpu> Gpus,
+    uint DeviceCount,
+    ImmutableHashSet<string> EnumeratedUuids,
+    ImmutableHashSet<string> MigUuids,
+    int Unidentified)
+{
+    public int MigGpusSkipped => MigUuids.Count;
+}
 
 /// <summary>
 /// Enumerates the GPUs NVML sees. A GPU whose identity (UUID, minor number, PCI address) cannot be read is logged and
@@ -22,10 +35,18 @@ internal static class NvmlDiscovery
         }
 
         var gpus = ImmutableArray.CreateBuilder<NvmlGpu>((int)count);
-        var migSkipped = 0;
+        var enumerated = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
+        var mig = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
+        var unidentified = 0;
         for (uint index = 0; index < count; index++)
         {
-            switch (DiscoverOne(nvml, index, sysfsRoot, logger, out var gpu))
+            var outcome = DiscoverOne(nvml, index, sysfsRoot, logger, out var uuid, out var gpu);
+            if (uuid is not null)
+            {
+                enumerated.Add(uuid);
+            }
+
+            switch (outcome)
             {
                 case Outcome.Found:
                     gpus.Add(gpu!);
@@ -34,7 +55,10 @@ internal static class NvmlDiscovery
                         gpu.NumaNode?.ToString(CultureInfo.InvariantCulture) ?? "unknown", gpu.ComputeCapability ?? "unknown");
                     break;
                 case Outcome.MigEnabled:
-                    migSkipped++;
+                    mig.Add(uuid!);
+                    break;
+                case Outcome.Unidentified:
+                    unidentified++;
                     break;
                 case Outcome.Unreadable:
                     break;
@@ -42,32 +66,64 @@ internal static class NvmlDiscovery
         }
 
         gpus.Sort(static (a, b) => string.CompareOrdinal(a.PciAddress, b.PciAddress));
-        return new NvmlDiscoveryResult(gpus.ToImmutable(), migSkipped, count);
+        return new NvmlDiscoveryResult(gpus.ToImmutable(), count, enumerated.ToImmutable(), mig.ToImmutable(), unidentified);
+    }
+
+    /// <summary>
+    /// The cheap re-check of the GPU set: one handle and one UUID per index (2 calls per GPU). Returns the UUIDs read
+    /// and, in <paramref name="unidentified"/>, how many indices gave none.
+    /// </summary>
+    public static ImmutableHashSet<string> ReadUuids(NvmlLibrary nvml, uint count, out int unidentified)
+    {
+        var uuids = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
+        unidentified = 0;
+        for (uint index = 0; index < count; index++)
+        {
+            if (nvml.GetHandleByIndex(index, out var handle) == NvmlReturn.Success
+                && nvml.GetUuid(handle, out var uuid) == NvmlReturn.Success && uuid.Length > 0)
+            {
+                uuids.Add(uuid);
+            }
+            else
+            {
+                unidentified++;
+            }
+        }
+
+        return uuids.ToImmutable();
     }
 
     private enum Outcome
     {
         Found,
         MigEnabled,
+
+        /// <summary>No UUID: which GPU sits at this index is unknown.</summary>
+        Unidentified,
+
+        /// <summary>The UUID was read, another identity property was not.</summary>
         Unreadable,
     }
 
-    private static Outcome DiscoverOne(NvmlLibrary nvml, uint index, string sysfsRoot, ILogger logger, out NvmlGpu? gpu)
+    private static Outcome DiscoverOne(NvmlLibrary nvml, uint index, string sysfsRoot, ILogger logger, out string? readUuid, out NvmlGpu? gpu)
     {
         gpu = null;
+        readUuid = null;
         var r = nvml.GetHandleByIndex(index, out var handle);
         if (r != NvmlReturn.Success)
         {
             Log.GpuUnreadable(logger, index, "nvmlDeviceGetHandleByIndex_v2", nvml.Describe(r));
-            return Outcome.Unreadable;
+            return Outcome.Unidentified;
         }
 
         r = nvml.GetUuid(handle, out var uuid);
         if (r != NvmlReturn.Success || uuid.Length == 0)
         {
             Log.GpuUnreadable(logger, index, "nvmlDeviceGetUUID", nvml.Describe(r));
-            return Outcome.Unreadable;
+            return Outcome.Unidentified;
         }
+
+        readUuid = uuid;
 
         r = nvml.GetPciInfo(handle, out var pci);
         if (r != NvmlReturn.Success)

@@ -6,8 +6,11 @@ using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
 
-/// <summary>The GPUs with their current health, and the shared device nodes present now.</summary>
-internal sealed record NvmlHealthState(ImmutableArray<PhysicalDevice> Devices, ImmutableArray<string> SharedDeviceNodes);
+/// <summary>The GPU set (with its topology), each GPU with its current health in set order, and the shared device nodes present now.</summary>
+internal sealed record NvmlHealthState(NvmlGpuSet Set, ImmutableArray<PhysicalDevice> Devices, ImmutableArray<string> SharedDeviceNodes)
+{
+    public TopologyMatrix Topology => Set.Topology;
+}
 
 /// <summary>
 /// Watches GPU health on a dedicated thread (nvmlEventSetWait_v2 blocks its caller): critical XIDs not in
@@ -15,7 +18,9 @@ internal sealed record NvmlHealthState(ImmutableArray<PhysicalDevice> Devices, I
 /// longer answer; an error that names no GPU marks all of them. An unhealthy GPU is probed with one cheap NVML
 /// call on each wake and recovers under the <see cref="FaultLedger"/> rule. The wait times out every poll
 /// interval, so recovery and the shared device nodes are re-evaluated at least that often; any change is handed
-/// to the owner through the change callback.
+/// to the owner through the change callback. The same thread checks whether GPUs came or went
+/// (<see cref="NvmlRescanner"/>); on a new set it registers the new GPUs for events (re-creating the event set when
+/// a GPU left, so no event names a stale handle) and keeps the ledger of the GPUs that stay.
 /// </summary>
 internal sealed class NvmlHealthMonitor : IDisposable
 {
@@ -25,9 +30,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(5);
 
     private readonly NvmlLibrary _nvml;
-    private readonly ImmutableArray<NvmlGpu> _gpus;
-    private readonly ImmutableArray<PhysicalDevice> _healthyDevices;
-    private readonly Dictionary<nint, int> _byHandle = [];
+    private readonly NvmlRescanner _rescanner;
     private readonly FaultLedger _ledger;
     private readonly string _devRoot;
     private readonly TimeSpan _pollInterval;
@@ -35,7 +38,12 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private readonly ILogger _logger;
     private readonly Action _changed;
     private readonly ManualResetEventSlim _stop = new(false);
-    private readonly bool[] _probe;
+
+    /// <summary>UUIDs whose last probe failed (health thread only).</summary>
+    private readonly HashSet<string> _notAnswering = new(StringComparer.Ordinal);
+
+    /// <summary>The GPUs watched now; replaced only by the health thread (after <see cref="Start"/>).</summary>
+    private NvmlGpuSet _set;
     private Thread? _thread;
     private nint _eventSet;
     private volatile HealthConfig _health;
@@ -43,7 +51,8 @@ internal sealed class NvmlHealthMonitor : IDisposable
 
     public NvmlHealthMonitor(
         NvmlLibrary nvml,
-        ImmutableArray<NvmlGpu> gpus,
+        NvmlGpuSet gpus,
+        NvmlRescanner rescanner,
         HealthConfig health,
         string devRoot,
         TimeSpan pollInterval,
@@ -54,13 +63,8 @@ internal sealed class NvmlHealthMonitor : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(pollInterval, TimeSpan.Zero);
         _nvml = nvml;
-        _gpus = gpus;
-        _healthyDevices = [.. gpus.Select(g => g.ToPhysicalDevice())];
-        for (var i = 0; i < gpus.Length; i++)
-        {
-            _byHandle[gpus[i].Handle] = i;
-        }
-
+        _set = gpus;
+        _rescanner = rescanner;
         _ledger = new FaultLedger(time);
         _health = health;
         _devRoot = devRoot;
@@ -68,8 +72,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         _metrics = metrics;
         _logger = logger;
         _changed = changed;
-        _probe = new bool[gpus.Length];
-        _state = new NvmlHealthState(_healthyDevices, NvmlSharedDeviceNodes.Find(devRoot));
+        _state = new NvmlHealthState(gpus, gpus.HealthyDevices, NvmlSharedDeviceNodes.Find(devRoot));
     }
 
     /// <summary>The latest evaluated state; replaced (never mutated) on each change.</summary>
@@ -81,20 +84,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
     /// <summary>Creates the event set, registers each GPU and starts the health thread.</summary>
     public void Start()
     {
-        var r = _nvml.EventSetCreate(out _eventSet);
-        if (r != NvmlReturn.Success)
-        {
-            _eventSet = 0;
-            Log.EventSetUnavailable(_logger, _nvml.Describe(r));
-        }
-        else
-        {
-            foreach (var gpu in _gpus)
-            {
-                Register(gpu);
-            }
-        }
-
+        CreateEventSet();
         _thread = new Thread(Run) { IsBackground = true, Name = "nvml-health" };
         _thread.Start();
     }
@@ -117,6 +107,23 @@ internal sealed class NvmlHealthMonitor : IDisposable
         }
 
         _stop.Dispose();
+    }
+
+    /// <summary>Creates the event set and registers every GPU of the current set; without one, no events come.</summary>
+    private void CreateEventSet()
+    {
+        var r = _nvml.EventSetCreate(out _eventSet);
+        if (r != NvmlReturn.Success)
+        {
+            _eventSet = 0;
+            Log.EventSetUnavailable(_logger, _nvml.Describe(r));
+            return;
+        }
+
+        foreach (var gpu in _set.Gpus)
+        {
+            Register(gpu);
+        }
     }
 
     private void Register(NvmlGpu gpu)
@@ -179,7 +186,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
                 backOff = true;
             }
 
-            Reevaluate();
+            Reevaluate(Rescan());
             if (backOff)
             {
                 _stop.Wait(_pollInterval);
@@ -196,7 +203,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             return;
         }
 
-        if (!_byHandle.TryGetValue(data.Device, out var index))
+        if (!_set.TryFind(data.Device, out var index))
         {
             var what = (data.EventType & NvmlEventTypes.XidCriticalError) != 0 ? $"XID {data.EventData}" : "double-bit ECC error";
             if ((data.EventType & NvmlEventTypes.XidCriticalError) != 0)
@@ -213,7 +220,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             return;
         }
 
-        var gpu = _gpus[index];
+        var gpu = _set.Gpus[index];
         if ((data.EventType & NvmlEventTypes.XidCriticalError) != 0)
         {
             var xid = data.EventData;
@@ -240,9 +247,9 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private void HandleLostGpu()
     {
         var attributed = false;
-        for (var i = 0; i < _gpus.Length; i++)
+        foreach (var gpu in _set.Gpus)
         {
-            if (Probe(i))
+            if (Probe(gpu))
             {
                 attributed = true;
             }
@@ -257,51 +264,105 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private void FaultAll(string reason)
     {
         Log.AllGpusFaulted(_logger, reason);
-        foreach (var gpu in _gpus)
+        foreach (var gpu in _set.Gpus)
         {
             _ledger.RecordEvent(gpu.Uuid, reason);
         }
     }
 
     /// <summary>One cheap call on the GPU's handle; returns true when it failed (the condition holds).</summary>
-    private bool Probe(int index)
+    private bool Probe(NvmlGpu gpu)
     {
-        var gpu = _gpus[index];
         var r = _nvml.GetMemoryInfo(gpu.Handle, out _);
         var failing = r != NvmlReturn.Success;
-        if (failing && !_probe[index])
+        if (failing && _notAnswering.Add(gpu.Uuid))
         {
             Log.GpuNotAnswering(_logger, gpu.Uuid, _nvml.Describe(r));
         }
+        else if (!failing)
+        {
+            _notAnswering.Remove(gpu.Uuid);
+        }
 
-        _probe[index] = failing;
         _ledger.ObserveCondition(gpu.Uuid, NotAnsweringCondition, failing);
         return failing;
     }
 
-    private void Reevaluate()
+    /// <summary>
+    /// Asks the rescanner whether the GPU set changed; on a new set, forgets the GPUs that left, registers the new
+    /// ones for events and returns true (the state is rebuilt by the next <see cref="Reevaluate"/>).
+    /// </summary>
+    private bool Rescan()
+    {
+        var previous = _set;
+        var next = _rescanner.Check(previous);
+        if (next is null)
+        {
+            return false;
+        }
+
+        var removed = previous.Gpus.Where(g => !next.Contains(g.Uuid)).ToArray();
+        var added = next.Gpus.Where(g => !previous.Contains(g.Uuid)).ToArray();
+        foreach (var gpu in removed)
+        {
+            _ledger.Forget(gpu.Uuid);
+            _notAnswering.Remove(gpu.Uuid);
+        }
+
+        _set = next;
+        var staleHandle = previous.Gpus.Any(g => !next.TryFind(g.Handle, out _));
+        if (_eventSet != 0 && staleHandle)
+        {
+            // NVML cannot unregister a device: start a fresh event set so no event names a GPU that left.
+            _nvml.EventSetFree(_eventSet);
+            CreateEventSet();
+        }
+        else if (_eventSet != 0)
+        {
+            foreach (var gpu in next.Gpus.Where(g => !previous.TryFind(g.Handle, out _)))
+            {
+                Register(gpu);
+            }
+        }
+
+        Log.GpuSetChanged(_logger, next.Gpus.Length, string.Join(", ", added.Select(g => g.Uuid)),
+            string.Join(", ", removed.Select(g => g.Uuid)));
+        return true;
+    }
+
+    /// <summary>Probes unhealthy GPUs, applies the recovery rule and publishes the state when anything changed.</summary>
+    private void Reevaluate(bool setChanged)
     {
         var previous = _state;
+        var set = _set;
         var health = _health;
-        var devices = ImmutableArray.CreateBuilder<PhysicalDevice>(_gpus.Length);
-        var changed = false;
-        for (var i = 0; i < _gpus.Length; i++)
+        var before = setChanged ? previous.Devices.ToDictionary(d => d.Id, StringComparer.Ordinal) : null;
+        var devices = ImmutableArray.CreateBuilder<PhysicalDevice>(set.Gpus.Length);
+        var changed = setChanged;
+        for (var i = 0; i < set.Gpus.Length; i++)
         {
-            if (previous.Devices[i].Health == DeviceHealth.Unhealthy || _probe[i])
+            var gpu = set.Gpus[i];
+            var device = before is null
+                ? previous.Devices[i]
+                : before.TryGetValue(gpu.Uuid, out var kept)
+                    ? set.HealthyDevices[i] with { Health = kept.Health, UnhealthyReason = kept.UnhealthyReason }
+                    : set.HealthyDevices[i];
+            // On a new set every GPU is probed once: one kept only because the driver could not say it left may no
+            // longer answer, and must not stay listed as healthy.
+            if (setChanged || device.Health == DeviceHealth.Unhealthy || _notAnswering.Contains(gpu.Uuid))
             {
-                Probe(i);
+                Probe(gpu);
             }
 
-            var status = _ledger.Evaluate(_gpus[i].Uuid, health.RecoverAfter, out var reason);
-            var device = previous.Devices[i];
+            var status = _ledger.Evaluate(gpu.Uuid, health.RecoverAfter, out var reason);
             if (device.Health != status || device.UnhealthyReason != reason)
             {
                 if (device.Health != status)
                 {
-                    Log.HealthChanged(_logger, _gpus[i].Uuid, status, reason ?? "no fault");
+                    Log.HealthChanged(_logger, gpu.Uuid, status, reason ?? "no fault");
                 }
 
-                device = _healthyDevices[i] with { Health = status, UnhealthyReason = reason };
+                device = set.HealthyDevices[i] with { Health = status, UnhealthyReason = reason };
                 changed = true;
             }
 
@@ -317,7 +378,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
 
         if (changed)
         {
-            _state = new NvmlHealthState(devices.MoveToImmutable(), shared);
+            _state = new NvmlHealthState(set, devices.MoveToImmutable(), shared);
             try
             {
                 _changed();

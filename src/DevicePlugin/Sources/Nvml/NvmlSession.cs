@@ -1,13 +1,12 @@
-using System.Collections.Immutable;
 using DevicePlugin.Configuration;
-using DevicePlugin.Inventory;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// One successful NVML initialisation: the loaded library, the GPUs found, their topology (computed once, here) and
-/// the health monitor. Disposing stops the monitor, then calls nvmlShutdown once and unloads the library.
+/// One successful NVML initialisation: the loaded library and the health monitor, which holds the GPUs found and
+/// their topology (computed here at start, and again by the monitor's thread whenever the GPU set changes).
+/// Disposing stops the monitor, then calls nvmlShutdown once and unloads the library.
 /// </summary>
 internal sealed class NvmlSession : IDisposable
 {
@@ -15,18 +14,14 @@ internal sealed class NvmlSession : IDisposable
     private readonly ILogger _logger;
     private int _disposed;
 
-    private NvmlSession(NvmlLibrary nvml, NvmlDiscoveryResult discovery, TopologyMatrix topology, NvmlHealthMonitor monitor, ILogger logger)
+    private NvmlSession(NvmlLibrary nvml, NvmlHealthMonitor monitor, ILogger logger)
     {
         _nvml = nvml;
-        MigGpusSkipped = discovery.MigGpusSkipped;
-        Topology = topology;
         Monitor = monitor;
         _logger = logger;
     }
 
-    public int MigGpusSkipped { get; }
-
-    public TopologyMatrix Topology { get; }
+    public int MigGpusSkipped => Monitor.State.Set.MigGpusSkipped;
 
     public NvmlHealthMonitor Monitor { get; }
 
@@ -64,10 +59,10 @@ internal sealed class NvmlSession : IDisposable
             }
 
             Log.NvmlStarted(logger, options.LibraryPath, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);
-            var topology = NvmlTopologyBuilder.Build(nvml, discovery.Gpus, logger);
-            var monitor = new NvmlHealthMonitor(nvml, discovery.Gpus, health, options.DevRoot, options.HealthPollInterval,
-                time, metrics, logger, changed);
-            var session = new NvmlSession(nvml, discovery, topology, monitor, logger);
+            var gpus = NvmlGpuSet.FromDiscovery(discovery, NvmlTopologyBuilder.Build(nvml, discovery.Gpus, logger));
+            var monitor = new NvmlHealthMonitor(nvml, gpus, new NvmlRescanner(nvml, options, time, logger), health,
+                options.DevRoot, options.HealthPollInterval, time, metrics, logger, changed);
+            var session = new NvmlSession(nvml, monitor, logger);
             monitor.Start();
             return session;
         }

@@ -7,7 +7,7 @@ namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
 /// The <c>nvml</c> source: NVIDIA GPUs found through NVML, one device per GPU (ID = UUID), with NVLink/PCIe topology
-/// computed at start and health watched on a dedicated thread. Every configured <c>nvml</c> resource gets the same
+/// computed at start and whenever the GPU set changes, and health watched on a dedicated thread. Every configured <c>nvml</c> resource gets the same
 /// GPUs with its own replicas and options. Snapshots are complete and self-contained: answering Allocate or
 /// GetPreferredAllocation never calls NVML.
 /// </summary>
@@ -36,6 +36,8 @@ public sealed class NvmlSource : IDeviceSource
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetryInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HealthPollInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RescanInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.UuidCheckInterval, TimeSpan.Zero);
         _options = options;
         _sink = sink;
         _time = time;
@@ -263,7 +265,7 @@ public sealed class NvmlSource : IDeviceSource
                 resource.Name,
                 SourceKind.Nvml,
                 state.Devices,
-                session.Topology,
+                state.Topology,
                 resource.Replicas,
                 resource.PreStart,
                 shared,

@@ -24,4 +24,16 @@ public sealed record NvmlSourceOptions
 
     /// <summary>The health thread's event wait timeout: recovery and device nodes are re-checked this often.</summary>
     public TimeSpan HealthPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// How often the health thread asks nvmlDeviceGetCount_v2 whether GPUs came or went (one call); a different count
+    /// re-runs discovery and the topology builder.
+    /// </summary>
+    public TimeSpan RescanInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How often the set of GPU UUIDs is read too (two calls per GPU), which notices a GPU replaced by another while
+    /// the count stayed the same. Checked on a <see cref="RescanInterval"/> tick, so it is rounded up to one.
+    /// </summary>
+    public TimeSpan UuidCheckInterval { get; init; } = TimeSpan.FromMinutes(1);
 }

@@ -7,7 +7,7 @@ using static DevicePlugin.Tests.Sources.Nvml.NvmlHarness;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
 
-/// <summary>NVML calls counted by the stand-in: what start-up costs, and that requests cost nothing.</summary>
+/// <summary>NVML calls counted by the stand-in: what start-up and the steady state cost, and that requests cost nothing.</summary>
 public sealed class NvmlCallCountTests(ITestOutputHelper output)
 {
     private static readonly string[] Functions =
@@ -89,6 +89,53 @@ public sealed class NvmlCallCountTests(ITestOutputHelper output)
         Assert.Equal(InterconnectLevel.MultipleSwitches, snapshot.Topology.Level(0, 1));
         Assert.Equal(InterconnectLevel.SameNumaNode, snapshot.Topology.Level(0, 3));
         Assert.Equal(InterconnectLevel.CrossSocket, snapshot.Topology.Level(3, 4));
+    }
+
+    [Fact]
+    public async Task Steady_state_costs_one_count_call_per_rescan_interval_and_two_calls_per_gpu_per_uuid_check()
+    {
+        await using var h = Create(EightGpuNode());
+        await h.StartAsync();
+        var start = CountsExceptEventWaits(h.Fake);
+
+        // A rescan tick with nothing changed: nvmlDeviceGetCount_v2 only.
+        AdvanceAndSettle(h, h.Options.RescanInterval, start["nvmlDeviceGetCount_v2"] + 1);
+        var tick = CountsExceptEventWaits(h.Fake);
+        Assert.Equal(Changed(start, ("nvmlDeviceGetCount_v2", 1)), tick);
+
+        // The tick that completes the UUID check interval also reads each GPU's handle and UUID.
+        AdvanceAndSettle(h, h.Options.UuidCheckInterval - h.Options.RescanInterval, tick["nvmlDeviceGetCount_v2"] + 1);
+        var check = CountsExceptEventWaits(h.Fake);
+        Assert.Equal(Changed(tick, ("nvmlDeviceGetCount_v2", 1), ("nvmlDeviceGetHandleByIndex_v2", 8), ("nvmlDeviceGetUUID", 8)), check);
+        output.WriteLine($"per rescan tick: 1 call; per UUID check on 8 GPUs: {check.Values.Sum() - tick.Values.Sum()} calls");
+
+        // Nothing changed, so nothing was published again.
+        Assert.Equal(1, h.Sink.Count);
+    }
+
+    /// <summary>
+    /// Moves the clock, waits for the health thread's count call, then for its next event wait: by then the wake
+    /// that made the call has finished whatever else it was going to call.
+    /// </summary>
+    private static void AdvanceAndSettle(NvmlHarness h, TimeSpan by, long countCalls)
+    {
+        h.Time.Advance(by);
+        Assert.True(SpinWait.SpinUntil(() => h.Fake.Calls("nvmlDeviceGetCount_v2") >= countCalls, WaitLimit),
+            "the health thread did not check the GPU count");
+        var waits = h.Fake.Calls("nvmlEventSetWait_v2");
+        Assert.True(SpinWait.SpinUntil(() => h.Fake.Calls("nvmlEventSetWait_v2") > waits, WaitLimit),
+            "the health thread did not wait for events again");
+    }
+
+    private static Dictionary<string, long> Changed(Dictionary<string, long> counts, params (string Function, long By)[] changes)
+    {
+        var copy = new Dictionary<string, long>(counts);
+        foreach (var (function, by) in changes)
+        {
+            copy[function] += by;
+        }
+
+        return copy;
     }
 
     [Fact]
