@@ -114,4 +114,16 @@ public sealed class ProcessTests
         degraded.Signal(SigTerm);
         Assert.Equal(0, await degraded.WaitForExitAsync(TimeSpan.FromSeconds(5)));
     }
+
+    [Fact]
+    public async Task Unreadable_sysfs_for_a_pci_resource_exits_one_naming_the_path()
+    {
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, "resources:\n  - name: xilinx.com/fpga\n    source: pci\n    match:\n      - vendor: \"0x10ee\"\n");
+        var sysfs = dir.Combine("no-sys");
+        var (code, _, stderr) = await DaemonProcess.RunAsync(["--config", config, "--kubelet-dir", dir.Combine("k"), "--sysfs-root", sysfs, "--metrics-address="]);
+        Assert.Equal(1, code);
+        Assert.Contains(sysfs, stderr, StringComparison.Ordinal);
+    }
 }
