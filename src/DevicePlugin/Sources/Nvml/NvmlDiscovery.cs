@@ -163,6 +163,8 @@ internal static class NvmlDiscovery
             ? string.Create(CultureInfo.InvariantCulture, $"{major}.{minorCc}")
             : null;
 
+        // One sysfs read for the PCIe placement (shared with the pci source): path, and NUMA node where NVML has none.
+        var placed = Pci.PcieTopology.TryReadPlacement(sysfsRoot, pciAddress, out var sysfsNuma, out var path, logger);
         gpu = new NvmlGpu
         {
             Handle = handle,
@@ -172,19 +174,26 @@ internal static class NvmlDiscovery
             Minor = minor,
             ComputeCapability = computeCapability,
             PciAddress = pciAddress,
-            NumaNode = NumaNodeOf(nvml, handle, pciAddress, sysfsRoot, logger),
-            // The PCIe placement from sysfs, shared with the pci source; empty where sysfs does not have the GPU.
-            PciePath = Pci.PcieTopology.TryReadPlacement(sysfsRoot, pciAddress, out _, out var path) ? path : [],
+            NumaNode = NumaNodeOf(nvml, handle, placed, sysfsNuma, pciAddress, sysfsRoot, logger),
+            PciePath = placed ? path : [],
         };
         return Outcome.Found;
     }
 
-    /// <summary>NVML's answer where the driver has one, else sysfs <c>numa_node</c>; -1 or unreadable means unknown.</summary>
-    private static int? NumaNodeOf(NvmlLibrary nvml, nint handle, string pciAddress, string sysfsRoot, ILogger logger)
+    /// <summary>
+    /// NVML's answer where the driver has one, else the sysfs placement's, else <c>numa_node</c> read directly (a
+    /// GPU sysfs lists without its PCIe tree); -1 or unreadable means unknown.
+    /// </summary>
+    private static int? NumaNodeOf(NvmlLibrary nvml, nint handle, bool placed, int? placedNuma, string pciAddress, string sysfsRoot, ILogger logger)
     {
         if (nvml.HasNumaNodeId && nvml.GetNumaNodeId(handle, out var node) == NvmlReturn.Success && node <= int.MaxValue)
         {
             return (int)node;
+        }
+
+        if (placed)
+        {
+            return placedNuma;
         }
 
         var path = Path.Combine(sysfsRoot, "bus", "pci", "devices", pciAddress, "numa_node");

@@ -75,7 +75,8 @@ public static class PcieTopology
     /// <c>&lt;sysfsRoot&gt;/bus/pci/devices/&lt;address&gt;</c>. The address may be in NVML's form
     /// (<c>00000000:3B:00.0</c>). False when the address is malformed or the function is not in sysfs.
     /// </summary>
-    public static bool TryReadPlacement(string sysfsRoot, string pciAddress, out int? numaNode, out ImmutableArray<string> pciePath)
+    public static bool TryReadPlacement(string sysfsRoot, string pciAddress, out int? numaNode, out ImmutableArray<string> pciePath,
+        Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         numaNode = null;
         pciePath = [];
@@ -84,7 +85,7 @@ public static class PcieTopology
             return false;
         }
 
-        var scanner = new PciScanner(sysfsRoot, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var scanner = new PciScanner(sysfsRoot, logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         if (!scanner.TryResolve(address, out var directory, out pciePath))
         {
             return false;
