@@ -134,11 +134,6 @@ public sealed class Daemon : IAsyncDisposable
             return false;
         }
 
-        if (next == Config)
-        {
-            return true;
-        }
-
         _cdi.Reconfigure(next.Cdi);
         await ApplySourcesAsync(next, startup: false, cancellationToken);
         Config = next;
