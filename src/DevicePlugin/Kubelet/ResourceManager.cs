@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using DevicePlugin.Api;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
@@ -22,7 +23,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     private InventoryState _state = InventoryState.Empty;
     private long _published;
     private long _applied;
-    private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ChangeSignal _appliedSignal = new();
     private Task _loop = Task.CompletedTask;
 
     public ResourceManager(ResourceServerContext context)
@@ -110,7 +111,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
                     return;
                 }
 
-                signal = _appliedSignal.Task;
+                signal = _appliedSignal.Next;
             }
 
             await signal.WaitAsync(cancellationToken);
@@ -150,15 +151,12 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             }
 
             await ApplyAsync(state, observers);
-            TaskCompletionSource signal;
             lock (_lock)
             {
                 _applied = Math.Max(_applied, version);
-                signal = _appliedSignal;
-                _appliedSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
 
-            signal.TrySetResult();
+            _appliedSignal.Notify();
         }
     }
 

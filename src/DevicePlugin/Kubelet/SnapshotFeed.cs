@@ -1,3 +1,4 @@
+using DevicePlugin.Api;
 using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Kubelet;
@@ -8,31 +9,22 @@ namespace DevicePlugin.Kubelet;
 /// </summary>
 public sealed class SnapshotFeed(ResourceSnapshot initial)
 {
-    private readonly Lock _lock = new();
+    private readonly ChangeSignal _changed = new();
     private volatile ResourceSnapshot _current = initial;
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ResourceSnapshot Current => _current;
 
     public void Update(ResourceSnapshot snapshot)
     {
-        TaskCompletionSource old;
-        lock (_lock)
-        {
-            _current = snapshot;
-            old = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        old.TrySetResult();
+        _current = snapshot;
+        _changed.Notify();
     }
 
     /// <summary>Completes when a snapshot other than <paramref name="seen"/> is current.</summary>
     public Task WaitForChangeAsync(ResourceSnapshot seen, CancellationToken cancellationToken)
     {
-        lock (_lock)
-        {
-            return ReferenceEquals(_current, seen) ? _changed.Task.WaitAsync(cancellationToken) : Task.CompletedTask;
-        }
+        // Take the signal before reading: an update after the read completes it.
+        var next = _changed.Next;
+        return ReferenceEquals(_current, seen) ? next.WaitAsync(cancellationToken) : Task.CompletedTask;
     }
 }

@@ -1,7 +1,10 @@
-namespace DevicePlugin.KubeletEmulator;
+namespace DevicePlugin.Api;
 
-/// <summary>A task that completes at the next <see cref="Notify"/>; waiters re-read state and wait again.</summary>
-internal sealed class ChangeSignal
+/// <summary>
+/// A task that completes at the next <see cref="Notify"/>; waiters take <see cref="Next"/>, re-read the state it
+/// guards, and wait again. Shared by the daemon (snapshot feeds, the resource manager) and the kubelet emulator.
+/// </summary>
+public sealed class ChangeSignal
 {
     private readonly Lock _lock = new();
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
