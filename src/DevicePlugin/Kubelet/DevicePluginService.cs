@@ -34,7 +34,7 @@ public sealed class DevicePluginService(
         lifetime.StreamOpened();
         try
         {
-            await responseStream.WriteAsync(ListAndWatchEncoder.Encode(sent), ended.Token);
+            await responseStream.WriteAsync(feed.ListFor(sent), ended.Token);
             KubeletLog.StreamOpened(logger, resource, sent.Advertised.Length);
             while (!ended.IsCancellationRequested)
             {
@@ -42,7 +42,7 @@ public sealed class DevicePluginService(
                 var current = feed.Current;
                 if (!current.SameDeviceListAs(sent))
                 {
-                    await responseStream.WriteAsync(ListAndWatchEncoder.Encode(current), ended.Token);
+                    await responseStream.WriteAsync(feed.ListFor(current), ended.Token);
                 }
 
                 sent = current;

@@ -60,6 +60,21 @@ public sealed class ResourceSnapshotTests
     }
 
     [Fact]
+    public void The_feed_encodes_the_current_list_once_for_every_stream()
+    {
+        var first = Snapshot(replicas: 2);
+        var feed = new SnapshotFeed(first);
+        var list = feed.ListFor(first);
+        Assert.Same(list, feed.ListFor(first));
+        Assert.Equal(4, list.Devices.Count);
+
+        var second = Snapshot(health1: "Unhealthy");
+        feed.Update(second);
+        Assert.Equal("Unhealthy", feed.ListFor(second).Devices[1].Health);
+        Assert.Equal(4, feed.ListFor(first).Devices.Count); // an older snapshot is still encoded correctly
+    }
+
+    [Fact]
     public void Inventory_state_merges_sources_and_an_empty_publish_withdraws_a_source()
     {
         var state = InventoryState.Empty
