@@ -133,7 +133,7 @@ internal static class NvmlDiscovery
         }
 
         var busId = pci.BusIdText;
-        if (!NvmlBusId.TryToSysfs(busId, out var pciAddress))
+        if (Pci.PciAddressName.Normalize(busId) is not { } pciAddress)
         {
             Log.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", $"bus ID '{busId}' is not domain:bus:device.function");
             return Outcome.Unreadable;

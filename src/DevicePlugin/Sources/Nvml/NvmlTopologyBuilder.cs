@@ -93,7 +93,7 @@ internal static class NvmlTopologyBuilder
                     continue;
                 }
 
-                if (!NvmlBusId.TryToSysfs(remote.BusIdText, out var address))
+                if (Pci.PciAddressName.Normalize(remote.BusIdText) is not { } address)
                 {
                     Log.NvLinkUnreadable(logger, gpus[i].Uuid, link, $"remote bus ID '{remote.BusIdText}' is not domain:bus:device.function");
                 }

@@ -8,7 +8,7 @@ public static class PciAddressName
     /// <summary>True when the name is a PCI function address such as <c>0000:3b:00.1</c>.</summary>
     public static bool IsPciAddress(ReadOnlySpan<char> name)
     {
-        // domain (4+ hex) ':' bus (2 hex) ':' device (2 hex) '.' function (0-7)
+        // domain (4+ hex) ':' bus (2 hex) ':' device (2 hex, 00-1f) '.' function (0-7)
         var firstColon = name.IndexOf(':');
         if (firstColon < 4 || name.Length != firstColon + 8)
         {
@@ -19,6 +19,7 @@ public static class PciAddressName
             && name[firstColon + 3] == ':'
             && IsHex(name.Slice(firstColon + 1, 2))
             && IsHex(name.Slice(firstColon + 4, 2))
+            && name[firstColon + 4] is >= '0' and <= '1' // a device number has 5 bits: 00-1f
             && name[firstColon + 6] == '.'
             && name[firstColon + 7] is >= '0' and <= '7';
     }

@@ -1,7 +1,8 @@
-using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Pci;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
 
+/// <summary>NVML's bus IDs go through the same normaliser as every PCI address.</summary>
 public sealed class NvmlBusIdTests
 {
     [Theory]
@@ -12,7 +13,8 @@ public sealed class NvmlBusIdTests
     [InlineData(" 00000000:18:00.0 ", "0000:18:00.0")]
     public void Nvml_bus_ids_become_sysfs_addresses(string busId, string expected)
     {
-        Assert.True(NvmlBusId.TryToSysfs(busId, out var address));
+        var address = PciAddressName.Normalize(busId);
+        Assert.NotNull(address);
         Assert.Equal(expected, address);
     }
 
@@ -27,6 +29,6 @@ public sealed class NvmlBusIdTests
     [InlineData("zz:3B:00.0")]
     public void Malformed_bus_ids_are_refused(string busId)
     {
-        Assert.False(NvmlBusId.TryToSysfs(busId, out _));
+        Assert.Null(PciAddressName.Normalize(busId));
     }
 }
