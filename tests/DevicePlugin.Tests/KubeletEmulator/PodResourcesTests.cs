@@ -63,7 +63,7 @@ public sealed class PodResourcesTests
             }
             else
             {
-                Assert.Equal(id is "sim-0" or "sim-1" ? 0 : 1, Assert.Single(entry.Topology.Nodes).ID);
+                Assert.Equal(id is "sim-0" or "sim-1" ? 0 : 1, Assert.Single(entry.Topology!.Nodes).ID);
             }
         }
 
