@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using DevicePlugin.Cdi;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
 using DevicePlugin.Metrics;
@@ -27,6 +28,7 @@ public sealed class Daemon : IAsyncDisposable
     private readonly PluginMetrics _metrics;
     private readonly ResourceManager _manager;
     private readonly CdiSpecObserver _cdi;
+    private readonly LoopHealth _loops;
     private MetricsEndpoint? _endpoint;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
@@ -46,6 +48,8 @@ public sealed class Daemon : IAsyncDisposable
             () => manager?.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)) ?? []);
         manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time));
         _manager = manager;
+        _loops = new LoopHealth(_metrics.Registry);
+        _manager.UseLoopHealth(_loops);
         _cdi = new CdiSpecObserver(config.Cdi, loggers);
         _manager.AddObserver(_cdi);
         _manager.AddObserver(new DeviceHealthTracker(_metrics, loggers.CreateLogger<DeviceHealthTracker>()));
@@ -75,7 +79,7 @@ public sealed class Daemon : IAsyncDisposable
 
         if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
         {
-            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered, ReadinessDetail);
+            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered && _loops.Failing.Count == 0, ReadinessDetail);
             try
             {
                 await endpoint.StartAsync(cancellationToken);
@@ -97,11 +101,13 @@ public sealed class Daemon : IAsyncDisposable
 
         _manager.Start();
         await ApplySourcesAsync(Config, startup: true, cancellationToken);
-        _kubeletWatcher = new KubeletDirectoryWatcher(_options.KubeletDirectory, _manager.CheckKubelet);
+        _kubeletWatcher = new KubeletDirectoryWatcher(_options.KubeletDirectory, _manager.CheckKubelet,
+            logger: _loggers.CreateLogger<KubeletDirectoryWatcher>(), health: _loops);
         _kubeletWatcher.Start();
         if (_options.ConfigPath is { } path)
         {
-            _configWatcher = new ConfigFileWatcher(path, () => ReloadAsync(CancellationToken.None));
+            _configWatcher = new ConfigFileWatcher(path, read => ApplyReadAsync(path, read, CancellationToken.None),
+                _loggers.CreateLogger<ConfigFileWatcher>(), _loops);
             _configWatcher.Start();
         }
     }
@@ -112,7 +118,8 @@ public sealed class Daemon : IAsyncDisposable
             .Select(n => (Name: n, Server: _manager.Servers.FirstOrDefault(s => s.ResourceName == n)))
             .Where(p => p.Server?.State != RegistrationState.Registered)
             .Select(p => p.Server?.LastError is { } e ? $"{p.Name}: {e}" : $"{p.Name}: not registered yet");
-        return "not ready: " + string.Join("; ", pending);
+        var loops = _loops.Failing.Select(l => $"background loop {l.Key} failing: {l.Value}");
+        return "not ready: " + string.Join("; ", pending.Concat(loops));
     }
 
     /// <summary>Reads the config file again and applies it, or keeps the running configuration when it is invalid.</summary>
@@ -123,10 +130,16 @@ public sealed class Daemon : IAsyncDisposable
             return false;
         }
 
+        return await ApplyReadAsync(path, await Task.Run(() => ConfigFileRead.Of(path), cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Applies what a read of the config file saw, or refuses it whole and keeps the running configuration.</summary>
+    private async Task<bool> ApplyReadAsync(string path, ConfigFileRead read, CancellationToken cancellationToken)
+    {
         PluginConfig next;
         try
         {
-            next = ConfigLoader.LoadFile(path);
+            next = read.Content is { } content ? ConfigLoader.Parse(content, path) : throw new ConfigException(read.Error ?? $"{path}: cannot be read");
         }
         catch (ConfigException e)
         {
@@ -207,8 +220,15 @@ public sealed class Daemon : IAsyncDisposable
         }
 
         DaemonLog.Stopping(_logger);
-        _configWatcher?.Dispose();
-        _kubeletWatcher?.Dispose();
+        if (_configWatcher is not null)
+        {
+            await _configWatcher.DisposeAsync();
+        }
+
+        if (_kubeletWatcher is not null)
+        {
+            await _kubeletWatcher.DisposeAsync();
+        }
         foreach (var source in _sources.Values)
         {
             await source.DisposeAsync();

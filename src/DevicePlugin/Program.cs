@@ -20,6 +20,17 @@ public static class Program
             return await KubeletEmulatorCommand.RunAsync(args[1..]);
         }
 
+        // First, before the flags and the config file are read: a SIGTERM or SIGINT from here on is a graceful stop (exit 0), even during start-up.
+        var shutdown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            shutdown.TrySetResult();
+        }
+
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
         var parsed = CommandLine.Parse(args);
         if (parsed.Help)
         {
@@ -45,17 +56,13 @@ public static class Program
             return 2;
         }
 
-        using var loggers = Logging.Create(options.LogFormat);
-        var shutdown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void OnSignal(PosixSignalContext context)
+        if (shutdown.Task.IsCompleted)
         {
-            context.Cancel = true;
-            shutdown.TrySetResult();
+            // Told to stop before anything was started: nothing to clean up.
+            return 0;
         }
 
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-
+        using var loggers = Logging.Create(options.LogFormat);
         await using var daemon = new Daemon(options, config, loggers);
         try
         {

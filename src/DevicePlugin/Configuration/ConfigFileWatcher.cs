@@ -1,75 +1,123 @@
+using DevicePlugin.Hosting;
+using Microsoft.Extensions.Logging;
+
 namespace DevicePlugin.Configuration;
+
+/// <summary>What one read of the configuration file saw: its bytes, or why it could not be read.</summary>
+public sealed record ConfigFileRead(byte[]? Content, string? Error)
+{
+    public bool Same(ConfigFileRead other) =>
+        Error == other.Error && (Content is null ? other.Content is null : other.Content is not null && Content.AsSpan().SequenceEqual(other.Content));
+
+    public static ConfigFileRead Of(string path)
+    {
+        try
+        {
+            return new ConfigFileRead(ConfigFileReader.ReadNow(path), null);
+        }
+        catch (ConfigException e)
+        {
+            return new ConfigFileRead(null, e.Message);
+        }
+    }
+}
 
 /// <summary>
 /// Notices changes of the configuration file by re-reading it through its path on a short period and comparing the
-/// bytes with the last read (config files are small; no hash, so no crypto library is loaded). Reading through the path follows symlinks each time, so a Kubernetes ConfigMap mount (the file is a link into
-/// a <c>..data</c> directory that is swapped atomically) is seen like an edit in place. Cheap: one small read.
+/// bytes (config files are small, at most 1 MiB; no hash, so no crypto library is loaded). Reading through the path
+/// follows symlinks each time, so a Kubernetes ConfigMap mount (a link into a <c>..data</c> directory that is swapped
+/// atomically) is seen like an edit in place.
+/// A change is handed on only when two reads at least <see cref="Settle"/> apart agree: an editor that truncates
+/// and then writes, or a copy cut mid-write, is never applied half-written. Reads run off the loop (on the thread
+/// pool, one at a time): a FIFO or a hung mount delays only the read, never the loop or the daemon.
 /// </summary>
-public sealed class ConfigFileWatcher : IDisposable
+public sealed partial class ConfigFileWatcher : IAsyncDisposable
 {
-    private readonly string _path;
-    private readonly Func<Task> _changed;
-    private readonly TimeSpan _period;
-    private readonly CancellationTokenSource _stop = new();
-    private byte[]? _last;
-    private Task _loop = Task.CompletedTask;
+    /// <summary>Two reads this far apart must agree before a change is applied.</summary>
+    public static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(250);
 
-    public ConfigFileWatcher(string path, Func<Task> changed, TimeSpan? period = null)
+    private readonly string _path;
+    private readonly Func<ConfigFileRead, Task> _changed;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly BackgroundLoop _loop;
+    private ConfigFileRead _handled;
+    private (ConfigFileRead Read, long At)? _candidate;
+    private Task<ConfigFileRead>? _pending;
+    private long _pendingSince;
+    private bool _reportedBlocked;
+
+    /// <param name="changed">called with each settled change: new bytes, or the reason the file cannot be read</param>
+    public ConfigFileWatcher(string path, Func<ConfigFileRead, Task> changed, ILogger logger, LoopHealth? health = null,
+        TimeSpan? period = null, TimeProvider? time = null)
     {
         _path = path;
         _changed = changed;
-        _period = period ?? TimeSpan.FromMilliseconds(250);
-        _last = Read();
-    }
-
-    public void Start() => _loop = Task.Run(LoopAsync, CancellationToken.None);
-
-    private byte[]? Read()
-    {
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+        // What the daemon started from (read at start-up moments ago); bounded like every other read.
         try
         {
-            return File.ReadAllBytes(_path);
+            _handled = new ConfigFileRead(ConfigFileReader.Read(path, TimeSpan.FromSeconds(1)), null);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (ConfigException e)
         {
-            // Mid-swap or briefly missing: try again next period.
-            return null;
+            _handled = new ConfigFileRead(null, e.Message);
         }
+
+        _loop = new BackgroundLoop("config-watcher", PassAsync, logger, health, period ?? TimeSpan.FromMilliseconds(125));
     }
 
-    private async Task LoopAsync()
+    public void Start() => _loop.Start();
+
+    private async Task PassAsync(CancellationToken token)
     {
-        using var timer = new PeriodicTimer(_period);
-        try
+        if (_pending is null)
         {
-            while (await timer.WaitForNextTickAsync(_stop.Token))
+            _pendingSince = _time.GetTimestamp();
+            _pending = Task.Run(() => ConfigFileRead.Of(_path), CancellationToken.None);
+        }
+
+        if (!_pending.IsCompleted)
+        {
+            var blocked = _time.GetElapsedTime(_pendingSince);
+            if (blocked > ConfigFileReader.DefaultTimeout && !_reportedBlocked)
             {
-                var content = Read();
-                if (content is null || (_last is not null && content.AsSpan().SequenceEqual(_last)))
-                {
-                    continue;
-                }
-
-                _last = content;
-                await _changed();
+                _reportedBlocked = true;
+                ReadBlocked(_logger, _path, (long)blocked.TotalSeconds);
             }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        try
-        {
-            _loop.Wait(TimeSpan.FromSeconds(2));
-        }
-        catch (AggregateException)
-        {
+            return;
         }
 
-        _stop.Dispose();
+        var read = await _pending;
+        var at = _pendingSince;
+        _pending = null;
+        _reportedBlocked = false;
+        if (read.Same(_handled))
+        {
+            _candidate = null;
+            return;
+        }
+
+        if (_candidate is { } c && c.Read.Same(read))
+        {
+            if (_time.GetElapsedTime(c.At, at) >= Settle)
+            {
+                _candidate = null;
+                _handled = read;
+                await _changed(read);
+            }
+
+            return;
+        }
+
+        // New content (or a new reason it cannot be read): wait for a later read to confirm it.
+        _candidate = (read, at);
     }
+
+    public async ValueTask DisposeAsync() => await _loop.DisposeAsync();
+
+    [LoggerMessage(210, LogLevel.Warning, "reading the configuration file {Path} has been blocked for {Seconds} s (a FIFO or a hung mount?); the running configuration stays")]
+    private static partial void ReadBlocked(ILogger logger, string path, long seconds);
 }

@@ -2,7 +2,10 @@ using System.Collections.Immutable;
 using System.Globalization;
 using DevicePlugin.Api;
 using DevicePlugin.Inventory;
+using System.Text;
+using Google.Protobuf;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace DevicePlugin.Configuration;
@@ -13,6 +16,12 @@ namespace DevicePlugin.Configuration;
 /// </summary>
 public static class ConfigLoader
 {
+    /// <summary>The deepest nesting of mappings and lists accepted (checked before any document is built).</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>The kubelet's gRPC receive limit, which one ListAndWatch message must fit.</summary>
+    public const int MaxListAndWatchBytes = 4 * 1024 * 1024;
+
     private static readonly string[] TopKeys = ["resources", "health", "cdi"];
     private static readonly string[] ResourceKeys =
         ["name", "source", "replicas", "preStart", "match", "devices", "extraDeviceNodes", "naming", "distinctDevices"];
@@ -21,22 +30,88 @@ public static class ConfigLoader
     private static readonly string[] HealthKeys = ["ignoredXids", "recoverAfter"];
     private static readonly string[] CdiKeys = ["specDir"];
 
-    public static PluginConfig LoadFile(string path)
+    /// <summary>Reads (a regular file, at most 1 MiB, within a timeout) and validates the configuration file.</summary>
+    public static PluginConfig LoadFile(string path) => Parse(ConfigFileReader.Read(path), path);
+
+    /// <summary>Validates the bytes of a configuration file (UTF-8).</summary>
+    public static PluginConfig Parse(byte[] content, string file)
     {
+        if (content.Length > ConfigFileReader.MaxBytes)
+        {
+            throw new ConfigException(file, 0, "(file)", $"is larger than the limit of 1 MiB ({ConfigFileReader.MaxBytes:N0} bytes)");
+        }
+
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(content);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (DecoderFallbackException)
         {
-            throw new ConfigException(path, 0, "(file)", $"cannot be read: {e.Message}");
+            throw new ConfigException(file, 0, "(file)", "is not UTF-8 text");
         }
 
-        return Parse(text, path);
+        return Parse(text, file);
     }
 
     public static PluginConfig Parse(string yaml, string file)
+    {
+        if (Encoding.UTF8.GetByteCount(yaml) > ConfigFileReader.MaxBytes)
+        {
+            throw new ConfigException(file, 0, "(file)", $"is larger than the limit of 1 MiB ({ConfigFileReader.MaxBytes:N0} bytes)");
+        }
+
+        try
+        {
+            CheckDepth(yaml, file);
+            return ParseChecked(yaml, file);
+        }
+        catch (ConfigException)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whatever else the YAML library or the checks throw is still a refused file, never a crash.
+            throw new ConfigException(file, 0, "(file)", $"could not be read as a configuration: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Walks the parser's events (an iterative state machine) and stops at the first level past <see cref="MaxDepth"/>,
+    /// before the representation model, which builds nodes recursively, sees the document.
+    /// </summary>
+    private static void CheckDepth(string yaml, string file)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        var depth = 0;
+        try
+        {
+            while (parser.MoveNext())
+            {
+                switch (parser.Current)
+                {
+                    case MappingStart or SequenceStart:
+                        if (++depth > MaxDepth)
+                        {
+                            throw new ConfigException(file, (int)parser.Current.Start.Line, "(structure)",
+                                $"mappings and lists nest deeper than the limit of {MaxDepth} levels");
+                        }
+
+                        break;
+                    case MappingEnd or SequenceEnd:
+                        depth--;
+                        break;
+                }
+            }
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigException(file, (int)e.Start.Line, "(syntax)", e.Message);
+        }
+    }
+
+    private static PluginConfig ParseChecked(string yaml, string file)
     {
         var stream = new YamlStream();
         try
@@ -50,7 +125,8 @@ public static class ConfigLoader
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {
-            return new PluginConfig();
+            // An editor that truncates before writing leaves this for a moment: never read it as "no resources".
+            throw new ConfigException(file, 0, "(file)", "is empty or holds only comments (write \"resources: []\" to advertise nothing)");
         }
 
         var reader = new Reader(file);
@@ -89,6 +165,9 @@ public static class ConfigLoader
 
         return new PluginConfig { Resources = resources.ToImmutable(), Health = health, Cdi = cdi };
     }
+
+    /// <summary>The encoded size of a simulated resource's full ListAndWatchResponse, replicas included.</summary>
+    public static long ListAndWatchSizeOf(ResourceConfig resource) => Reader.ListAndWatchSize(resource.Devices, resource.Replicas, long.MaxValue);
 
     private sealed class Reader(string file)
     {
@@ -239,13 +318,24 @@ public static class ConfigLoader
                 extra = [.. Sequence(x, prefix + ".extraDeviceNodes").Children.Select((e, i) =>
                 {
                     var path = String(e, $"{prefix}.extraDeviceNodes[{i}]");
-                    if (!path.StartsWith("/dev/", StringComparison.Ordinal) || path.Contains("/../", StringComparison.Ordinal))
+                    if (!IsNormalisedDevPath(path))
                     {
-                        throw Error(e, $"{prefix}.extraDeviceNodes[{i}]", $"must be an absolute path under /dev, not \"{path}\"");
+                        throw Error(e, $"{prefix}.extraDeviceNodes[{i}]",
+                            $"must be the absolute, normalised path of a file under /dev (no \".\" or \"..\", no trailing \"/\"), not \"{path}\"");
                     }
 
                     return path;
                 })];
+            }
+
+            if (source == SourceKind.Simulated)
+            {
+                var size = ListAndWatchSize(devices, replicas, MaxListAndWatchBytes);
+                if (size > MaxListAndWatchBytes)
+                {
+                    throw Error(map, prefix, $"its ListAndWatch message would be {size:N0} bytes ({devices.Length} devices x {replicas} replicas), "
+                        + $"more than the kubelet's limit of 4 MiB ({MaxListAndWatchBytes:N0} bytes)");
+                }
             }
 
             return new ResourceConfig
@@ -261,6 +351,48 @@ public static class ConfigLoader
                 DistinctDevices = distinct,
                 Line = (int)map.Start.Line,
             };
+        }
+
+        private static bool IsNormalisedDevPath(string path) =>
+            path.StartsWith("/dev/", StringComparison.Ordinal)
+            && path.Length > "/dev/".Length
+            && !path.EndsWith('/')
+            && !path.Contains("//", StringComparison.Ordinal)
+            && !path.Contains('\0', StringComparison.Ordinal)
+            && path.Split('/').All(segment => segment is not ("." or ".."));
+
+        /// <summary>The encoded size of the full ListAndWatchResponse for these devices, replicas included.</summary>
+        public static long ListAndWatchSize(ImmutableArray<SimulatedDeviceConfig> devices, int replicas, long stopAbove)
+        {
+            long total = 0;
+            static int StringSize(int bytes) => CodedOutputStream.ComputeLengthSize(bytes) + bytes;
+            foreach (var d in devices)
+            {
+                var health = d.Health == DeviceHealth.Healthy ? "Healthy" : "Unhealthy";
+                var idBytes = Encoding.UTF8.GetByteCount(d.Id);
+                var topology = 0;
+                if (d.Numa is { } numa)
+                {
+                    var node = numa == 0 ? 0 : 1 + CodedOutputStream.ComputeInt64Size(numa);
+                    var info = 1 + CodedOutputStream.ComputeLengthSize(node) + node;
+                    topology = 1 + CodedOutputStream.ComputeLengthSize(info) + info;
+                }
+
+                for (var k = 0; k < replicas; k++)
+                {
+                    // "<id>::<k>" with replicas, else "<id>": its length without formatting it.
+                    var id = replicas > 1 ? idBytes + 2 + (k < 10 ? 1 : k < 100 ? 2 : k < 1000 ? 3 : 4) : idBytes;
+                    var device = 1 + StringSize(id) + 1 + StringSize(health.Length) + topology;
+                    total += 1 + CodedOutputStream.ComputeLengthSize(device) + device;
+                }
+
+                if (total > stopAbove)
+                {
+                    break;
+                }
+            }
+
+            return total;
         }
 
         private PciMatch Match(YamlNode node, string prefix)

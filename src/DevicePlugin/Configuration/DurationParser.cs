@@ -56,6 +56,12 @@ public static class DurationParser
             total += number * ms;
         }
 
+        // Beyond what TimeSpan holds (about 29,000 years) is a bad value, not an OverflowException.
+        if (double.IsNaN(total) || double.IsInfinity(total) || total >= TimeSpan.MaxValue.TotalMilliseconds)
+        {
+            return false;
+        }
+
         value = TimeSpan.FromMilliseconds(total);
         return true;
     }

@@ -1,3 +1,7 @@
+using DevicePlugin.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace DevicePlugin.Kubelet;
 
 /// <summary>
@@ -5,31 +9,43 @@ namespace DevicePlugin.Kubelet;
 /// wake the check at once, and a periodic check catches anything the events miss (inotify overflow, a directory that
 /// was itself recreated).
 /// </summary>
-public sealed class KubeletDirectoryWatcher : IDisposable
+public sealed class KubeletDirectoryWatcher : IAsyncDisposable
 {
     private readonly string _directory;
     private readonly Action<KubeletSocketIdentity?> _check;
-    private readonly TimeSpan _period;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly BackgroundLoop _loop;
     private FileSystemWatcher? _watcher;
-    private Task _loop = Task.CompletedTask;
 
-    public KubeletDirectoryWatcher(string directory, Action<KubeletSocketIdentity?> check, TimeSpan? period = null)
+    public KubeletDirectoryWatcher(string directory, Action<KubeletSocketIdentity?> check, TimeSpan? period = null,
+        ILogger? logger = null, LoopHealth? health = null)
     {
         _directory = directory;
         _check = check;
-        _period = period ?? TimeSpan.FromSeconds(1);
+        _loop = new BackgroundLoop("kubelet-directory-watcher", Pass, logger ?? NullLogger.Instance, health, period ?? TimeSpan.FromSeconds(1));
     }
 
     public void Start()
     {
         TryWatch();
-        _loop = Task.Run(LoopAsync, CancellationToken.None);
+        _loop.Start();
+    }
+
+    private Task Pass(CancellationToken token)
+    {
+        TryWatch();
+        _check(KubeletSocketIdentity.Read(Path.Combine(_directory, "kubelet.sock")));
+        return Task.CompletedTask;
     }
 
     private void TryWatch()
     {
+        if (_watcher is not null && !Directory.Exists(_directory))
+        {
+            // The directory went away (and may come back as a new one): watch that one when it appears.
+            _watcher.Dispose();
+            _watcher = null;
+        }
+
         if (_watcher is not null || !Directory.Exists(_directory))
         {
             return;
@@ -51,45 +67,11 @@ public sealed class KubeletDirectoryWatcher : IDisposable
         }
     }
 
-    private void Wake()
+    private void Wake() => _loop.Wake();
+
+    public async ValueTask DisposeAsync()
     {
-        if (_wake.CurrentCount == 0)
-        {
-            _wake.Release();
-        }
-    }
-
-    private async Task LoopAsync()
-    {
-        var socket = Path.Combine(_directory, "kubelet.sock");
-        while (!_stop.IsCancellationRequested)
-        {
-            try
-            {
-                await _wake.WaitAsync(_period, _stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            TryWatch();
-            _check(KubeletSocketIdentity.Read(socket));
-        }
-    }
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        try
-        {
-            _loop.Wait(TimeSpan.FromSeconds(2));
-        }
-        catch (AggregateException)
-        {
-        }
-
+        await _loop.DisposeAsync();
         _watcher?.Dispose();
-        _stop.Dispose();
     }
 }

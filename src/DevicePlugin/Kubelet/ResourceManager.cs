@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DevicePlugin.Api;
+using DevicePlugin.Hosting;
 using DevicePlugin.Health;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
@@ -17,15 +18,15 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     private readonly ResourceServerContext _context;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
+    private LoopHealth? _health;
+    private BackgroundLoop? _loop;
     private readonly Dictionary<string, ResourceServer> _servers = new(StringComparer.Ordinal);
     private readonly List<IResourceObserver> _observers = [];
     private InventoryState _state = InventoryState.Empty;
     private long _published;
     private long _applied;
     private readonly ChangeSignal _appliedSignal = new();
-    private Task _loop = Task.CompletedTask;
 
     public ResourceManager(ResourceServerContext context)
     {
@@ -78,7 +79,15 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         }
     }
 
-    public void Start() => _loop = Task.Run(LoopAsync, CancellationToken.None);
+    /// <summary>Where the manager's loop reports its failures (before <see cref="Start"/>).</summary>
+    public void UseLoopHealth(LoopHealth health) => _health = health;
+
+    public void Start()
+    {
+        _loop = new BackgroundLoop("resource-manager", PassAsync, _logger, _health);
+        _loop.Start();
+        _loop.Wake();
+    }
 
     public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots)
     {
@@ -88,7 +97,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             _published++;
         }
 
-        _wake.Release();
+        _loop?.Wake();
     }
 
     /// <summary>
@@ -157,37 +166,25 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         }
     }
 
-    private async Task LoopAsync()
+    private async Task PassAsync(CancellationToken token)
     {
-        while (!_stop.IsCancellationRequested)
+        InventoryState state;
+        long version;
+        IResourceObserver[] observers;
+        lock (_lock)
         {
-            try
-            {
-                await _wake.WaitAsync(_stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            InventoryState state;
-            long version;
-            IResourceObserver[] observers;
-            lock (_lock)
-            {
-                state = _state;
-                version = _published;
-                observers = [.. _observers];
-            }
-
-            await ApplyAsync(state, observers);
-            lock (_lock)
-            {
-                _applied = Math.Max(_applied, version);
-            }
-
-            _appliedSignal.Notify();
+            state = _state;
+            version = _published;
+            observers = [.. _observers];
         }
+
+        await ApplyAsync(state, observers);
+        lock (_lock)
+        {
+            _applied = Math.Max(_applied, version);
+        }
+
+        _appliedSignal.Notify();
     }
 
     private async Task ApplyAsync(InventoryState state, IResourceObserver[] observers)
@@ -273,7 +270,11 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         }
 
         await _stop.CancelAsync();
-        await _loop;
+        if (_loop is not null)
+        {
+            await _loop.StopAsync();
+        }
+
         ResourceServer[] servers;
         IResourceObserver[] observers;
         lock (_lock)
@@ -291,6 +292,9 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     {
         await StopAsync();
         _stop.Dispose();
-        _wake.Dispose();
+        if (_loop is not null)
+        {
+            await _loop.DisposeAsync();
+        }
     }
 }

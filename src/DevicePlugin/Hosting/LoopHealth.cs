@@ -1,0 +1,63 @@
+using Prometheus;
+
+namespace DevicePlugin.Hosting;
+
+/// <summary>
+/// The last error of every background loop, for /readyz (a loop whose latest pass failed makes the daemon not ready,
+/// naming the loop and the error) and for the metrics <c>device_plugin_background_loop_errors_total{loop}</c> and
+/// <c>device_plugin_background_loop_failing{loop}</c>.
+/// </summary>
+public sealed class LoopHealth
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, string> _failing = new(StringComparer.Ordinal);
+    private readonly Counter? _errors;
+    private readonly Gauge? _failingGauge;
+
+    public LoopHealth(CollectorRegistry? registry = null)
+    {
+        if (registry is not null)
+        {
+            var factory = Prometheus.Metrics.WithCustomRegistry(registry);
+            _errors = factory.CreateCounter("device_plugin_background_loop_errors_total", "Failed passes of each background loop.", "loop");
+            _failingGauge = factory.CreateGauge("device_plugin_background_loop_failing", "1 while the latest pass of the background loop failed, else 0.", "loop");
+        }
+    }
+
+    /// <summary>Loops whose latest pass failed, with that error.</summary>
+    public IReadOnlyDictionary<string, string> Failing
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return new Dictionary<string, string>(_failing, StringComparer.Ordinal);
+            }
+        }
+    }
+
+    public void Failed(string loop, Exception error)
+    {
+        lock (_lock)
+        {
+            _failing[loop] = $"{error.GetType().Name}: {error.Message}";
+        }
+
+        _errors?.WithLabels(loop).Inc();
+        _failingGauge?.WithLabels(loop).Set(1);
+    }
+
+    public void Succeeded(string loop)
+    {
+        bool was;
+        lock (_lock)
+        {
+            was = _failing.Remove(loop);
+        }
+
+        if (was || _failingGauge is not null)
+        {
+            _failingGauge?.WithLabels(loop).Set(0);
+        }
+    }
+}

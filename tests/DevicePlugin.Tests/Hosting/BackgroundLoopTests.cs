@@ -1,0 +1,63 @@
+using DevicePlugin.Hosting;
+using DevicePlugin.Tests.TestSupport;
+using Microsoft.Extensions.Logging;
+
+namespace DevicePlugin.Tests.Hosting;
+
+public sealed class BackgroundLoopTests
+{
+    [Fact]
+    public async Task A_pass_that_throws_is_logged_and_recorded_and_the_loop_goes_on()
+    {
+        var logs = new RecordingLoggerProvider();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+        var health = new LoopHealth(Prometheus.Metrics.NewCustomRegistry());
+        var passes = 0;
+        var failUntil = 2;
+        await using var loop = new BackgroundLoop("test-loop", _ =>
+        {
+            var n = Interlocked.Increment(ref passes);
+            return n <= failUntil ? throw new InvalidOperationException($"pass {n} broke") : Task.CompletedTask;
+        }, loggers.CreateLogger("test"), health, retryAfter: TimeSpan.FromMilliseconds(20));
+        loop.Start();
+        loop.Wake();
+
+        await Eventually.TrueAsync(() => Volatile.Read(ref passes) >= 1 && health.Failing.ContainsKey("test-loop"), "the first pass failed");
+        Assert.Equal("InvalidOperationException: pass 1 broke", health.Failing["test-loop"], ignoreCase: false, ignoreLineEndingDifferences: false, ignoreWhiteSpaceDifferences: false, ignoreAllWhiteSpace: false);
+        // Retried without a wake, and cleared once a pass succeeds.
+        await Eventually.TrueAsync(() => Volatile.Read(ref passes) >= 3 && health.Failing.Count == 0, "a later pass succeeded");
+        Assert.True(logs.Contains("background loop test-loop: a pass failed (InvalidOperationException: pass 1 broke)"));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("   at ", StringComparison.Ordinal));
+
+        // Still running: a wake gives another pass.
+        var before = Volatile.Read(ref passes);
+        loop.Wake();
+        await Eventually.TrueAsync(() => Volatile.Read(ref passes) > before, "a pass after a wake");
+    }
+
+    [Fact]
+    public async Task Wakes_coalesce_and_stop_waits_for_the_pass_in_progress()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var passes = 0;
+        var loop = new BackgroundLoop("coalesce", async token =>
+        {
+            Interlocked.Increment(ref passes);
+            entered.TrySetResult();
+            await release.Task.WaitAsync(token);
+        }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        loop.Start();
+        loop.Wake();
+        await entered.Task.WaitAsync(PluginNode.Wait);
+        for (var i = 0; i < 10; i++)
+        {
+            loop.Wake();
+        }
+
+        release.SetResult();
+        await Eventually.TrueAsync(() => Volatile.Read(ref passes) == 2, "one more pass for ten wakes");
+        await loop.DisposeAsync();
+        Assert.Equal(2, passes);
+    }
+}
