@@ -19,6 +19,7 @@ public sealed class PluginConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ChangeSignal _changed = new();
     private Task _reader = Task.CompletedTask;
+    private int _disposed;
 
     private readonly Action<PluginConnection, RecordedList>? _onList;
     private readonly Action<PluginConnection>? _onEnded;
@@ -254,6 +255,12 @@ public sealed class PluginConnection : IAsyncDisposable
     /// <summary>Closes the connection as the kubelet does when it replaces or drops an endpoint.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Closed once: a replaced registration's connection may be closed again when the emulator stops.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         try
         {
