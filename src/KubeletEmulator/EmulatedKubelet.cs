@@ -40,6 +40,8 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     private System.Threading.RateLimiting.RateLimiter? _podResourcesLimiter;
     private int _rejectCount;
     private string _rejectMessage = "";
+    private TaskCompletionSource? _hold;
+    private int _registerCalls;
 
     /// <summary>An emulated kubelet for the device plugin directory <paramref name="directory"/>; nothing happens until <see cref="StartAsync"/>.</summary>
     /// <param name="directory">The device plugin directory (the kubelet's <c>/var/lib/kubelet/device-plugins</c>).</param>
@@ -123,6 +125,9 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
 
     /// <summary>True between <see cref="StartAsync"/> and <see cref="StopAsync()"/>.</summary>
     public bool IsRunning => _app is not null;
+
+    /// <summary>Register calls received, accepted or not.</summary>
+    public int RegisterCalls => Volatile.Read(ref _registerCalls);
 
     /// <summary>The current connection per resource name.</summary>
     public IReadOnlyDictionary<string, PluginConnection> Plugins
@@ -346,8 +351,46 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Makes every Register call hang (as a wedged kubelet does) until the returned release is disposed or the caller
+    /// gives up.
+    /// </summary>
+    public IDisposable HoldRegistrations()
+    {
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            _hold = hold;
+        }
+
+        return new Release(() =>
+        {
+            lock (_lock)
+            {
+                if (_hold == hold)
+                {
+                    _hold = null;
+                }
+            }
+
+            hold.TrySetResult();
+        });
+    }
+
     internal async Task<Empty> RegisterAsync(RegisterRequest request, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _registerCalls);
+        Task? held;
+        lock (_lock)
+        {
+            held = _hold?.Task;
+        }
+
+        if (held is not null)
+        {
+            await held.WaitAsync(cancellationToken);
+        }
+
         var receivedAt = _time.GetUtcNow();
         var (serving, problem) = await ProbeEndpointAsync(request.Endpoint, cancellationToken);
         var error = await RegisterCheckedAsync(request, cancellationToken);
@@ -557,6 +600,11 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
 
     /// <summary>Stops the emulator (see <see cref="StopAsync()"/>).</summary>
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    private sealed class Release(Action release) : IDisposable
+    {
+        public void Dispose() => release();
+    }
 
     private sealed class RegistrationService(EmulatedKubelet kubelet) : Registration.RegistrationBase
     {
