@@ -17,7 +17,9 @@ public static class CommandLine
     private static readonly Flag[] Flags =
     [
         new("kubelet-dir", "DIR", DaemonOptions.DefaultKubeletDirectory, "holds the kubelet's kubelet.sock; the plugin creates its own sockets here", false,
-            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { KubeletDirectory = v }, null)),
+            (o, v) => v.Length == 0 ? (null, "must not be empty")
+                : !Path.IsPathFullyQualified(v) ? (null, $"must be an absolute path, not \"{v}\" (the kubelet registers endpoints inside an absolute directory)")
+                : (o with { KubeletDirectory = v }, null)),
         new("config", "FILE", "none", "YAML configuration; watched, and a change is applied without a restart", false,
             (o, v) => (o with { ConfigPath = v.Length == 0 ? null : v }, null)),
         new("sysfs-root", "DIR", "/sys", "where sysfs is read", false,
@@ -141,9 +143,12 @@ public static class CommandLine
             "Usage:",
             "  device-plugin [flags]                 run the daemon in the foreground",
             "  device-plugin demo [--verbose]        a simulated node against the built-in kubelet emulator",
-            "  device-plugin kubelet-emulator --kubelet-dir DIR [--allocate N]",
-            "                                        run only the kubelet emulator, print what plugins send,",
-            "                                        and with --allocate admit one pod asking for N devices",
+            "  device-plugin kubelet-emulator --kubelet-dir DIR [--script FILE] [--output text|json] ...",
+            "                                        run only the kubelet emulator: print what plugins send, run",
+            "                                        a script of steps (kubelet-emulator --help)",
+            "  device-plugin conformance --kubelet-dir DIR [--junit FILE] [--disruptive] ...",
+            "                                        check any device plugin against the kubelet's contract",
+            "                                        (conformance --help)",
             "",
             "Flags (each also read from the environment variable shown):",
         };
