@@ -32,6 +32,7 @@ public sealed class Daemon : IAsyncDisposable
     private MetricsEndpoint? _endpoint;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
+    private PodResourcesPoller? _podResources;
     private int _stopped;
 
     public Daemon(DaemonOptions options, PluginConfig config, ILoggerFactory loggers, TimeProvider? time = null, SourceFactory? sources = null)
@@ -97,6 +98,13 @@ public sealed class Daemon : IAsyncDisposable
                     throw new SourceInitException(message, e);
                 }
             }
+        }
+
+        if (_options.PodResourcesSocket.Length > 0)
+        {
+            _podResources = new PodResourcesPoller(_options.PodResourcesSocket, _time, _loggers.CreateLogger<PodResourcesPoller>());
+            _metrics.Holders = _podResources;
+            _podResources.Start();
         }
 
         _manager.Start();
@@ -229,6 +237,13 @@ public sealed class Daemon : IAsyncDisposable
         {
             await _kubeletWatcher.DisposeAsync();
         }
+
+        if (_podResources is not null)
+        {
+            _metrics.Holders = null;
+            await _podResources.DisposeAsync();
+        }
+
         foreach (var source in _sources.Values)
         {
             await source.DisposeAsync();
