@@ -45,7 +45,16 @@ public sealed class OutsideConfigurationTests
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
             },
             workingDirectory: work);
-        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, PluginNode.Wait);
+        DevicePlugin.KubeletEmulator.PluginConnection plugin;
+        try
+        {
+            plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\n{daemon.Stderr}", e);
+        }
+
         await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
         using (var http = new HttpClient())
         {

@@ -106,7 +106,7 @@ public sealed partial class RegistrationFaultTests
         using var inotify = new Inotify(kubeletDir);
 
         using var daemon = new DaemonProcess(["--kubelet-dir", kubeletDir, "--config", config, "--metrics-address="], umask: "000");
-        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, PluginNode.Wait);
+        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, TimeSpan.FromSeconds(30));
         await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
 
         // Each kubelet restart makes the plugin create its socket again.
