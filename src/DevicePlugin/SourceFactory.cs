@@ -22,6 +22,7 @@ public static class DeviceSources
                 LibraryPath = options.NvmlLibrary,
                 SysfsRoot = options.SysfsRoot,
                 DevRoot = options.DevRoot,
+                ProcRoot = options.ProcRoot,
                 FailOnInitError = failOnInitError,
             },
             sink, time, loggers),

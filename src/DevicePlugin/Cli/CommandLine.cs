@@ -26,6 +26,8 @@ public static class CommandLine
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { DevRoot = v }, null)),
         new("nvml-library", "PATH", "libnvidia-ml.so.1", "the NVML shared library to load", false,
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { NvmlLibrary = v }, null)),
+        new("proc-root", "DIR", "/proc", "where /proc/driver/nvidia-caps/mig-minors and /proc/driver/nvidia/capabilities/ are read (MIG)", false,
+            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { ProcRoot = v }, null)),
         new("metrics-address", "HOST:PORT", DaemonOptions.DefaultMetricsAddress, "serves /metrics, /healthz and /readyz; empty turns it off", false,
             (o, v) => v.Length == 0 || MetricsEndpoint.TryParseAddress(v, out _)
                 ? (o with { MetricsAddress = v }, null)

@@ -16,6 +16,9 @@ public sealed record DaemonOptions
 
     public string NvmlLibrary { get; init; } = "libnvidia-ml.so.1";
 
+    /// <summary>Where <c>driver/nvidia-caps/mig-minors</c> and <c>driver/nvidia/capabilities/</c> are read (MIG).</summary>
+    public string ProcRoot { get; init; } = "/proc";
+
     /// <summary>HOST:PORT for /metrics, /healthz and /readyz; empty turns the endpoint off.</summary>
     public string MetricsAddress { get; init; } = DefaultMetricsAddress;
 

@@ -6,8 +6,8 @@ using DevicePlugin.Inventory;
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// The NVML source's instruments on the <c>device_plugin</c> meter: XIDs by GPU and code, health per GPU and the
-/// number of GPUs left out because they are in MIG mode.
+/// The NVML source's instruments on the <c>device_plugin</c> meter: XIDs by GPU and code, health per GPU, the
+/// number of GPUs in MIG mode (never advertised whole) and the <c>single</c> resources refusing to advertise.
 /// </summary>
 internal sealed class NvmlMetrics : IDisposable
 {
@@ -16,15 +16,21 @@ internal sealed class NvmlMetrics : IDisposable
     public const string XidTotal = "nvml_xid_total";
     public const string GpuHealthy = "nvml_gpu_healthy";
     public const string MigGpusSkipped = "nvml_mig_gpus_skipped";
+    public const string MigStrategyRefused = "nvml_mig_strategy_refused";
 
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _xids;
 
-    public NvmlMetrics(Func<int> migGpusSkipped, Func<ImmutableArray<PhysicalDevice>> devices)
+    public NvmlMetrics(Func<int> migGpusSkipped, Func<ImmutableArray<PhysicalDevice>> devices,
+        Func<IEnumerable<(string Resource, string Reason)>> refusals)
     {
         _xids = _meter.CreateCounter<long>(XidTotal, description: "NVML XID events seen, by GPU UUID and XID code");
         _meter.CreateObservableGauge(MigGpusSkipped, migGpusSkipped,
-            description: "GPUs in MIG mode, which the nvml source does not advertise");
+            description: "GPUs in MIG mode, which the nvml source never advertises whole");
+        _meter.CreateObservableGauge(MigStrategyRefused, () => refusals().Select(r => new Measurement<int>(1,
+                new KeyValuePair<string, object?>("resource", r.Resource), new KeyValuePair<string, object?>("reason", r.Reason))),
+            description: "1 while a migStrategy single resource advertises nothing, by resource and reason "
+                + "(mixed_mig_and_whole_gpus, mig_gpu_without_devices, differing_profiles)");
         _meter.CreateObservableGauge(GpuHealthy, () => Healthy(devices()),
             description: "1 when the GPU is healthy, 0 when unhealthy, by GPU UUID");
     }
