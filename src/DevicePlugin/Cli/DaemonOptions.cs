@@ -16,6 +16,9 @@ public sealed record DaemonOptions
 
     public string NvmlLibrary { get; init; } = "libnvidia-ml.so.1";
 
+    /// <summary>A host driver tree mounted into the container, searched for the NVML library; null: none.</summary>
+    public string? DriverRoot { get; init; }
+
     /// <summary>Where <c>driver/nvidia-caps/mig-minors</c> and <c>driver/nvidia/capabilities/</c> are read (MIG).</summary>
     public string ProcRoot { get; init; } = "/proc";
 
