@@ -194,7 +194,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
                         backOff = true;
                         break;
                     default:
-                        FaultAll($"NVML event wait failed: {_nvml.Describe(r)}");
+                        FaultAll($"NVML event wait failed: {_nvml.Describe(r)}", "nvml_error");
                         backOff = true;
                         break;
                 }
@@ -234,25 +234,33 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if (!_set.TryFind(data.Device, out var index))
         {
             var what = (data.EventType & NvmlEventTypes.XidCriticalError) != 0 ? $"XID {data.EventData}" : "double-bit ECC error";
+            var cause = DeviceFaultKind.DoubleBitEcc;
             if ((data.EventType & NvmlEventTypes.XidCriticalError) != 0)
             {
-                _metrics.RecordXid("unknown", data.EventData);
+                _metrics.RecordXid("", data.EventData);
+                cause = DeviceFaultKind.Xid;
                 if (_health.IgnoredXids.Contains(data.EventData))
                 {
                     Log.XidIgnored(_logger, "an unknown GPU", data.EventData);
                     return;
                 }
             }
+            else
+            {
+                _metrics.RecordFault("", DeviceFaultKind.DoubleBitEcc);
+            }
 
-            FaultAll($"{what} on a GPU NVML did not name");
+            FaultAll($"{what} on a GPU NVML did not name", cause);
             return;
         }
 
         var gpu = _set.Gpus[index];
 
         // The ledger key: the MIG device the event names, else the GPU (which makes all its MIG devices unhealthy).
+        // The fault is counted against the advertised devices it concerns.
         var target = gpu.Uuid;
         var where = $"GPU {gpu.Uuid}";
+        var faulted = FaultedIds(gpu);
         if (gpu.MigEnabled && data.GpuInstanceId != NvmlEventTypes.NoInstance && data.ComputeInstanceId != NvmlEventTypes.NoInstance)
         {
             var gi = data.GpuInstanceId;
@@ -261,6 +269,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             {
                 target = mig.Uuid;
                 where = $"MIG device {mig.Uuid} of GPU {gpu.Uuid}";
+                faulted = [mig.Uuid];
             }
             else
             {
@@ -271,7 +280,11 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if ((data.EventType & NvmlEventTypes.XidCriticalError) != 0)
         {
             var xid = data.EventData;
-            _metrics.RecordXid(gpu.Uuid, xid);
+            foreach (var id in faulted)
+            {
+                _metrics.RecordXid(id, xid);
+            }
+
             if (_health.IgnoredXids.Contains(xid))
             {
                 Log.XidIgnored(_logger, where, xid);
@@ -286,9 +299,18 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if ((data.EventType & NvmlEventTypes.DoubleBitEccError) != 0)
         {
             Log.DoubleBitEcc(_logger, where);
+            foreach (var id in faulted)
+            {
+                _metrics.RecordFault(id, DeviceFaultKind.DoubleBitEcc);
+            }
+
             _ledger.RecordEvent(target, "double-bit ECC error");
         }
     }
+
+    /// <summary>The advertised devices a fault of the whole GPU concerns: its MIG devices in MIG mode, else the GPU.</summary>
+    private static string[] FaultedIds(NvmlGpu gpu) =>
+        gpu.MigEnabled && !gpu.MigDevices.IsEmpty ? [.. gpu.MigDevices.Select(m => m.Uuid)] : [gpu.Uuid];
 
     /// <summary>GPU_IS_LOST names no GPU: probe each, and mark all when none admits to it.</summary>
     private void HandleLostGpu()
@@ -304,15 +326,21 @@ internal sealed class NvmlHealthMonitor : IDisposable
 
         if (!attributed)
         {
-            FaultAll("NVML reported a lost GPU and every GPU still answers");
+            FaultAll("NVML reported a lost GPU and every GPU still answers", DeviceFaultKind.Lost);
         }
     }
 
-    private void FaultAll(string reason)
+    /// <summary>Marks every GPU; <paramref name="cause"/> explains their health change (the fault itself named no GPU).</summary>
+    private void FaultAll(string reason, string cause)
     {
         Log.AllGpusFaulted(_logger, reason);
         foreach (var gpu in _set.Gpus)
         {
+            foreach (var id in FaultedIds(gpu))
+            {
+                _metrics.RecordCause(id, cause);
+            }
+
             _ledger.RecordEvent(gpu.Uuid, reason);
         }
     }
@@ -327,6 +355,10 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if (failing && _notAnswering.Add(gpu.Uuid))
         {
             Log.GpuNotAnswering(_logger, gpu.Uuid, _nvml.Describe(r));
+            foreach (var id in FaultedIds(gpu))
+            {
+                _metrics.RecordFault(id, DeviceFaultKind.Lost);
+            }
         }
         else if (!failing)
         {

@@ -46,8 +46,7 @@ public sealed class NvmlSource : IDeviceSource
         _sink = sink;
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
-        _metrics = new NvmlMetrics(() => MigGpusSkipped, () => Volatile.Read(ref _session)?.Monitor.State.Devices ?? [],
-            () => _refusals.Select(r => (r.Key, r.Value.Reason)));
+        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)));
     }
 
     public SourceKind Kind => SourceKind.Nvml;
