@@ -28,6 +28,9 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     private long _applied;
     private readonly ChangeSignal _appliedSignal = new();
 
+    /// <summary>The name conflicts logged already (loop only), so each is logged once while it lasts.</summary>
+    private ImmutableArray<string> _reportedConflicts = [];
+
     public ResourceManager(ResourceServerContext context)
     {
         _context = context;
@@ -189,6 +192,13 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
 
     private async Task ApplyAsync(InventoryState state, IResourceObserver[] observers)
     {
+        foreach (var conflict in state.Conflicts.Except(_reportedConflicts))
+        {
+            ManagerLog.ResourceConflict(_logger, conflict);
+        }
+
+        _reportedConflicts = state.Conflicts;
+
         List<ResourceServer> removed = [];
         List<ResourceServer> added = [];
         lock (_lock)
