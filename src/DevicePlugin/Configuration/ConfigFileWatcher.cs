@@ -31,7 +31,7 @@ public sealed record ConfigFileRead(byte[]? Content, string? Error)
 /// and then writes, or a copy cut mid-write, is never applied half-written. Reads run off the loop (on the thread
 /// pool, one at a time): a FIFO or a hung mount delays only the read, never the loop or the daemon.
 /// </summary>
-public sealed partial class ConfigFileWatcher : IAsyncDisposable
+public sealed class ConfigFileWatcher : IAsyncDisposable
 {
     /// <summary>Two reads this far apart must agree before a change is applied.</summary>
     public static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(250);
@@ -84,7 +84,7 @@ public sealed partial class ConfigFileWatcher : IAsyncDisposable
             if (blocked > ConfigFileReader.DefaultTimeout && !_reportedBlocked)
             {
                 _reportedBlocked = true;
-                ReadBlocked(_logger, _path, (long)blocked.TotalSeconds);
+                ConfigurationLog.ReadBlocked(_logger, _path, (long)blocked.TotalSeconds);
             }
 
             return;
@@ -117,7 +117,4 @@ public sealed partial class ConfigFileWatcher : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await _loop.DisposeAsync();
-
-    [LoggerMessage(210, LogLevel.Warning, "reading the configuration file {Path} has been blocked for {Seconds} s (a FIFO or a hung mount?); the running configuration stays")]
-    private static partial void ReadBlocked(ILogger logger, string path, long seconds);
 }

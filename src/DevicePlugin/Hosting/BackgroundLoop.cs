@@ -9,7 +9,7 @@ namespace DevicePlugin.Hosting;
 /// <see cref="LoopHealth"/> (so /readyz and a metric show it), and retried after <c>retryAfter</c>; the loop
 /// itself never ends before it is stopped.
 /// </summary>
-public sealed partial class BackgroundLoop : IAsyncDisposable
+public sealed class BackgroundLoop : IAsyncDisposable
 {
     private readonly string _name;
     private readonly Func<CancellationToken, Task> _pass;
@@ -87,10 +87,10 @@ public sealed partial class BackgroundLoop : IAsyncDisposable
             {
                 // Log and carry on: one bad pass must never end hot reload, resource updates or restart detection.
                 _health?.Failed(_name, e);
-                PassFailed(_logger, _name, e.GetType().Name, e.Message, (long)_retryAfter.TotalMilliseconds);
+                HostingLog.PassFailed(_logger, _name, e.GetType().Name, e.Message, (long)_retryAfter.TotalMilliseconds);
                 if (_logger.IsEnabled(LogLevel.Debug))
                 {
-                    PassFailedDetail(_logger, _name, e);
+                    HostingLog.PassFailedDetail(_logger, _name, e);
                 }
 
                 wait = _period == Timeout.InfiniteTimeSpan || _period > _retryAfter ? _retryAfter : _period;
@@ -123,10 +123,4 @@ public sealed partial class BackgroundLoop : IAsyncDisposable
         _stop.Dispose();
         _signal.Dispose();
     }
-
-    [LoggerMessage(300, LogLevel.Error, "background loop {Loop}: a pass failed ({Type}: {Message}); the loop goes on, next pass within {RetryMs} ms")]
-    private static partial void PassFailed(ILogger logger, string loop, string type, string message, long retryMs);
-
-    [LoggerMessage(301, LogLevel.Debug, "background loop {Loop}: failure detail")]
-    private static partial void PassFailedDetail(ILogger logger, string loop, Exception exception);
 }

@@ -22,6 +22,7 @@ public sealed class LogEventIdTests
         ("DevicePlugin.Configuration", 6000, 6099),
         ("DevicePlugin.Health", 7000, 7099),
         ("DevicePlugin.Conformance", 8000, 8099),
+        ("DevicePlugin.Hosting", 9000, 9099),
     ];
 
     private static IEnumerable<(MethodInfo Method, LoggerMessageAttribute Attribute)> Messages() =>
