@@ -3,7 +3,6 @@ using DevicePlugin.Api;
 using DevicePlugin.Hosting;
 using DevicePlugin.Health;
 using DevicePlugin.Inventory;
-using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Kubelet;
