@@ -18,7 +18,7 @@ WORK=$(mktemp -d)
 LOG="$WORK/daemon.log"
 mkdir -p "$WORK/kubelet"
 # The kubelet emulator: prints the registration and every device list, and admits one pod asking for one GPU.
-"$OUT/device-plugin" kubelet-emulator --kubelet-dir "$WORK/kubelet" --allocate 1 >"$WORK/kubelet.log" 2>&1 &
+"$OUT/device-plugin" kubelet-emulator --kubelet-dir "$WORK/kubelet" --create-dir --allocate 1 >"$WORK/kubelet.log" 2>&1 &
 KPID=$!
 for _ in $(seq 40); do [ -S "$WORK/kubelet/kubelet.sock" ] && break; sleep 0.25; done
 ARGS=(--kubelet-dir "$WORK/kubelet" --metrics-address "$METRICS")
@@ -44,8 +44,8 @@ curl -s "http://$METRICS/metrics" | grep '^device_plugin_'
 
 echo "== what the kubelet emulator received (registration, lists, one Allocate)"
 cat "$WORK/kubelet.log"
-grep -q "^registered nvidia.com/gpu" "$WORK/kubelet.log" || { echo "FAIL: nvidia.com/gpu did not register"; fail=1; }
-grep -q "^allocate nvidia.com/gpu: env NVIDIA_VISIBLE_DEVICES=GPU-" "$WORK/kubelet.log" || { echo "FAIL: no Allocate answer with a GPU UUID"; fail=1; }
+grep -q "^registered resource=nvidia.com/gpu " "$WORK/kubelet.log" || { echo "FAIL: nvidia.com/gpu did not register"; fail=1; }
+grep -q "^allocation .* resource=nvidia.com/gpu .*envs=NVIDIA_VISIBLE_DEVICES=GPU-" "$WORK/kubelet.log" || { echo "FAIL: no Allocate answer with a GPU UUID"; fail=1; }
 
 echo "== comparison"
 while IFS=', ' read -r uuid bus minor; do

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace DevicePlugin.Demo;
 
 /// <summary>
-/// Prints the kubelet emulator's events, one per line: <c>text</c> (<c>HH:mm:ss.fff event key=value …</c>) or
+/// Prints the kubelet emulator's events, one per line: <c>text</c> (<c>event key=value … at=HH:mm:ss.fff</c>) or
 /// <c>json</c> (one object per line: <c>time</c>, <c>event</c>, then the fields). Empty fields are left out.
 /// Field values are strings, numbers, booleans, string lists, string maps, or lists of such maps.
 /// </summary>
@@ -36,18 +36,25 @@ public sealed class EmulatorEventWriter(TextWriter output, bool json, TimeProvid
 
     private static string Text(DateTimeOffset now, string name, (string Key, object? Value)[] fields)
     {
-        var text = new StringBuilder(now.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)).Append(' ').Append(name);
+        var text = new StringBuilder(name);
         foreach (var (key, value) in fields)
         {
             text.Append(' ').Append(key).Append('=').Append(TextValue(value!));
         }
 
-        return text.ToString();
+        return text.Append(" at=").Append(now.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)).ToString();
     }
 
-    private static string TextValue(object value) => value switch
+    /// <summary>A value as text, in double quotes when it holds a space.</summary>
+    private static string TextValue(object value)
     {
-        string s => s.Contains(' ', StringComparison.Ordinal) ? $"\"{s}\"" : s,
+        var text = RawText(value);
+        return text.Contains(' ', StringComparison.Ordinal) ? $"\"{text}\"" : text;
+    }
+
+    private static string RawText(object value) => value switch
+    {
+        string s => s,
         bool b => b ? "true" : "false",
         IReadOnlyDictionary<string, string> map => string.Join(",", map.Select(e => $"{e.Key}={e.Value}")),
         IReadOnlyList<string> list => string.Join(",", list),

@@ -114,10 +114,10 @@ public sealed class EmulatorCommandTests
         var status = await KubeletEmulatorCommand.RunAsync(["--kubelet-dir", node.KubeletDirectory, "--create-dir", "--script", script], output, new StringWriter(), CancellationToken.None);
 
         Assert.Equal(1, status);
-        var failed = Assert.Single(output.ToString().Split('\n'), l => l.Contains(" step-failed ", StringComparison.Ordinal));
+        var failed = Assert.Single(output.ToString().Split('\n'), l => l.StartsWith("step-failed ", StringComparison.Ordinal));
         Assert.Contains("index=3 line=4", failed);
         Assert.True(failed.Contains("the last was: sim-0=Healthy", StringComparison.Ordinal), failed);
-        Assert.Contains($" registered {"resource="}{Configs.Gpu} endpoint=", output.ToString());
+        Assert.Contains($"\nregistered resource={Configs.Gpu} endpoint=", output.ToString());
     }
 
     [Fact]
