@@ -20,6 +20,7 @@ public static class DeviceSources
             new NvmlSourceOptions
             {
                 LibraryPath = options.NvmlLibrary,
+                DriverRoot = options.DriverRoot,
                 SysfsRoot = options.SysfsRoot,
                 DevRoot = options.DevRoot,
                 FailOnInitError = failOnInitError,

@@ -16,6 +16,9 @@ public sealed record DaemonOptions
 
     public string NvmlLibrary { get; init; } = "libnvidia-ml.so.1";
 
+    /// <summary>A host driver tree mounted into the container, searched for the NVML library; null: none.</summary>
+    public string? DriverRoot { get; init; }
+
     /// <summary>HOST:PORT for /metrics, /healthz and /readyz; empty turns the endpoint off.</summary>
     public string MetricsAddress { get; init; } = DefaultMetricsAddress;
 

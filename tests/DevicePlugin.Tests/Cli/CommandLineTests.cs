@@ -16,6 +16,7 @@ public sealed class CommandLineTests
         Assert.Equal("/sys", o.SysfsRoot);
         Assert.Equal("/dev", o.DevRoot);
         Assert.Equal("libnvidia-ml.so.1", o.NvmlLibrary);
+        Assert.Null(o.DriverRoot);
         Assert.True(o.FailOnInitError);
         Assert.Equal(LogFormat.Text, o.LogFormat);
     }
@@ -30,6 +31,17 @@ public sealed class CommandLineTests
         Assert.Equal("/c.yaml", o.ConfigPath);
         Assert.False(o.FailOnInitError);
         Assert.Equal(LogFormat.Json, o.LogFormat);
+    }
+
+    [Fact]
+    public void Driver_root_comes_from_the_flag_or_dp_driver_root_and_is_listed_in_help()
+    {
+        Assert.Equal("/driver-root", Parse(["--driver-root", "/driver-root"]).Options.DriverRoot);
+        Assert.Equal("/run/nvidia/driver", Parse([], new Hashtable { ["DP_DRIVER_ROOT"] = "/run/nvidia/driver" }).Options.DriverRoot);
+        Assert.Equal("/flag", Parse(["--driver-root=/flag"], new Hashtable { ["DP_DRIVER_ROOT"] = "/env" }).Options.DriverRoot);
+        Assert.Null(Parse(["--driver-root="]).Options.DriverRoot);
+        Assert.Contains("--driver-root DIR", CommandLine.Usage(), StringComparison.Ordinal);
+        Assert.Contains("DP_DRIVER_ROOT", CommandLine.Usage(), StringComparison.Ordinal);
     }
 
     [Theory]

@@ -107,9 +107,10 @@ internal sealed unsafe class NvmlLibrary : IDisposable
 
     /// <summary>
     /// Loads the library and binds its functions. Throws <see cref="SourceInitException"/> when the file cannot be
-    /// loaded or lacks a required function; logs each missing optional function once.
+    /// loaded or lacks a required function; logs each missing optional function once. <paramref name="notFoundHint"/>
+    /// is appended to the message when the file cannot be loaded (where else it was looked for).
     /// </summary>
-    public static NvmlLibrary Load(string path, ILogger logger)
+    public static NvmlLibrary Load(string path, ILogger logger, string notFoundHint = "")
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         nint handle;
@@ -120,7 +121,7 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         catch (DllNotFoundException e)
         {
             throw new SourceInitException(
-                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?): {e.Message}", e);
+                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?){notFoundHint}: {e.Message}", e);
         }
         catch (BadImageFormatException e)
         {

@@ -38,14 +38,16 @@ internal sealed class NvmlSession : IDisposable
         ILogger logger,
         Action changed)
     {
-        var nvml = NvmlLibrary.Load(options.LibraryPath, logger);
+        var location = NvmlLibraryLocator.Locate(options.LibraryPath, options.DriverRoot);
+        var library = location.Path;
+        var nvml = NvmlLibrary.Load(library, logger, location.NotFoundHint);
         var r = nvml.Init();
         if (r != NvmlReturn.Success)
         {
             var description = nvml.Describe(r);
             nvml.Dispose();
             throw new SourceInitException(
-                $"NVML ({options.LibraryPath}) failed to initialise: nvmlInit_v2 answered {description}"
+                $"NVML ({library}) failed to initialise: nvmlInit_v2 answered {description}"
                 + (r == NvmlReturn.DriverNotLoaded ? "; the NVIDIA kernel driver is not loaded" : ""));
         }
 
@@ -55,10 +57,10 @@ internal sealed class NvmlSession : IDisposable
             var discovery = NvmlDiscovery.Discover(nvml, options.SysfsRoot, logger);
             if (discovery.DeviceCount == 0)
             {
-                throw new SourceInitException($"NVML ({options.LibraryPath}, driver {version}) found no GPU on this node");
+                throw new SourceInitException($"NVML ({library}, driver {version}) found no GPU on this node");
             }
 
-            Log.NvmlStarted(logger, options.LibraryPath, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);
+            Log.NvmlStarted(logger, library, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);
             var gpus = NvmlGpuSet.FromDiscovery(discovery, NvmlTopologyBuilder.Build(nvml, discovery.Gpus, logger));
             var monitor = new NvmlHealthMonitor(nvml, gpus, new NvmlRescanner(nvml, options, time, logger), health,
                 options.DevRoot, options.HealthPollInterval, time, metrics, logger, changed);

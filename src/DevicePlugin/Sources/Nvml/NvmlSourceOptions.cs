@@ -8,6 +8,12 @@ public sealed record NvmlSourceOptions
     /// <summary>The NVML shared library: a file name the loader searches for, or a path.</summary>
     public string LibraryPath { get; init; } = DefaultLibraryPath;
 
+    /// <summary>
+    /// A host driver tree mounted into the container (<c>--driver-root</c>): when <see cref="LibraryPath"/> is a bare
+    /// file name, it is looked for in this tree's library directories first (<see cref="NvmlLibraryLocator"/>).
+    /// </summary>
+    public string? DriverRoot { get; init; }
+
     /// <summary>Where sysfs is read (NUMA fallback).</summary>
     public string SysfsRoot { get; init; } = "/sys";
 

@@ -59,6 +59,19 @@ public sealed class FakeNvml : IDisposable
         return fake;
     }
 
+    /// <summary>
+    /// A stand-in installed in <paramref name="directory"/> (created; deleted on dispose), as a driver tree holds it:
+    /// <c>ROOT/usr/lib/x86_64-linux-gnu</c> for example.
+    /// </summary>
+    public static FakeNvml CreateIn(string directory, string config)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        var fake = new FakeNvml(directory, withOptionalFunctions: true);
+        fake.WriteConfig(config);
+        fake.InstallLibrary();
+        return fake;
+    }
+
     /// <summary>A stand-in whose library file is not there yet (a driver installed later): call <see cref="InstallLibrary"/>.</summary>
     public static FakeNvml CreateWithoutLibrary(string config, bool withOptionalFunctions = true)
     {
