@@ -85,6 +85,9 @@ public sealed class PluginNode : IAsyncDisposable
         return await http.GetStringAsync(new Uri(Daemon.MetricsAddress!, path));
     }
 
+    /// <summary>Scrapes /metrics (which must answer 200) and parses it.</summary>
+    public async Task<PrometheusText> ScrapeAsync() => PrometheusText.Parse(await GetAsync("/metrics"));
+
     public async Task<int> StatusOfAsync(string path)
     {
         using var http = new HttpClient();
