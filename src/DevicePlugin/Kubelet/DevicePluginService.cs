@@ -68,9 +68,10 @@ public sealed class DevicePluginService(
             }
 
             var response = new AllocateResponse();
-            foreach (var container in request.ContainerRequests)
+            var containers = request.ContainerRequests;
+            for (var i = 0; i < containers.Count; i++)
             {
-                response.ContainerResponses.Add(AllocateResponseBuilder.Build(snapshot, container.DevicesIds));
+                response.ContainerResponses.Add(AllocateResponseBuilder.Build(snapshot, containers[i].DevicesIds));
             }
 
             if (logger.IsEnabled(LogLevel.Debug))

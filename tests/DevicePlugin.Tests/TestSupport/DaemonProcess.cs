@@ -11,8 +11,14 @@ public sealed class DaemonProcess : IDisposable
     private readonly StringBuilder _stderr = new();
 
     public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null)
+        : this(ExecutablePath, args, environment)
     {
-        var info = new ProcessStartInfo(ExecutablePath)
+    }
+
+    /// <summary>Another executable (the published native daemon, or a shell that execs it) with the same capture.</summary>
+    public DaemonProcess(string executable, IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
