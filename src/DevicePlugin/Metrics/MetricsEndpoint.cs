@@ -58,8 +58,11 @@ public sealed class MetricsEndpoint : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        // The empty builder reads no appsettings*.json, ASPNETCORE_*/DOTNET_* variables or command line: nothing from
+        // outside the daemon's own flags can add a listener (Kestrel__Endpoints, ASPNETCORE_URLS) or change logging.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         builder.WebHost.ConfigureKestrel(k => k.Listen(_endpoint));
         var app = builder.Build();
         app.MapGet("/healthz", () => Results.Text("ok\n"));

@@ -54,9 +54,10 @@ public sealed class MemoryCgroupTests(ITestOutputHelper output)
             """);
 
         // The shell joins the cgroup and then becomes the daemon, so the daemon runs inside it from its first page.
-        using var daemon = new DaemonProcess("/bin/sh",
+        using var daemon = new DaemonProcess(
             ["-c", $"echo $$ > '{cgroup.ProcsFile}' && exec \"$0\" \"$@\"", executable,
-             "--kubelet-dir", kubeletDir, "--config", config, "--metrics-address", "127.0.0.1:0"]);
+             "--kubelet-dir", kubeletDir, "--config", config, "--metrics-address", "127.0.0.1:0"],
+            executable: "/bin/sh");
         var plugin = await kubelet.WaitForRegistrationAsync("example.com/gpu", TimeSpan.FromSeconds(60));
         await plugin.WaitForListAsync(l => l.HealthyCount == 8, PluginNode.Wait);
         Assert.True(cgroup.Contains(daemon.Id), $"the daemon (pid {daemon.Id}) is not in {cgroup.Path}");

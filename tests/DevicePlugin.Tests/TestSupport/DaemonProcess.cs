@@ -10,20 +10,31 @@ public sealed class DaemonProcess : IDisposable
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
 
-    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null)
-        : this(ExecutablePath, args, environment)
+    /// <param name="workingDirectory">the process's working directory (default: the test's)</param>
+    /// <param name="umask">when set, the process starts under this umask (through <c>sh -c 'umask …; exec …'</c>, same pid)</param>
+    /// <param name="executable">another executable than the built daemon (the published native one, or a shell that execs it)</param>
+    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null, string? umask = null,
+        string? executable = null)
     {
-    }
-
-    /// <summary>Another executable (the published native daemon, or a shell that execs it) with the same capture.</summary>
-    public DaemonProcess(string executable, IEnumerable<string> args, IDictionary<string, string>? environment = null)
-    {
-        var info = new ProcessStartInfo(executable)
+        executable ??= ExecutablePath;
+        var info = new ProcessStartInfo(umask is null ? executable : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (workingDirectory is not null)
+        {
+            info.WorkingDirectory = workingDirectory;
+        }
+
+        if (umask is not null)
+        {
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"umask {umask} && exec \"$0\" \"$@\"");
+            info.ArgumentList.Add(executable);
+        }
+
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);
