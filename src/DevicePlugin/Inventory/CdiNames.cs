@@ -1,4 +1,4 @@
-namespace DevicePlugin.Allocation;
+namespace DevicePlugin.Inventory;
 
 /// <summary>CDI device naming: <c>vendor.com/class=name</c>, with the name limited to CDI's character set.</summary>
 public static class CdiNames
@@ -9,27 +9,11 @@ public static class CdiNames
     private static readonly System.Buffers.SearchValues<char> KindCharacters =
         System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.");
 
-    /// <summary><c>kind=name</c> with the device name as <see cref="DeviceName"/> makes it, in one allocation.</summary>
-    public static string Qualified(string kind, string deviceId) =>
-        string.Create(kind.Length + 1 + deviceId.Length, (kind, deviceId), static (span, state) =>
-        {
-            state.kind.AsSpan().CopyTo(span);
-            span[state.kind.Length] = '=';
-            WriteDeviceName(state.deviceId, span[(state.kind.Length + 1)..]);
-        });
+    public static string Qualified(string kind, string deviceId) => $"{kind}={DeviceName(deviceId)}";
 
     /// <summary>A CDI device name for a physical ID: letters, digits, '_', '-', '.', ':' kept, others turned into '_'.</summary>
     public static string DeviceName(string deviceId) =>
-        string.Create(deviceId.Length, deviceId, static (span, id) => WriteDeviceName(id, span));
-
-    private static void WriteDeviceName(string id, Span<char> span)
-    {
-        for (var i = 0; i < id.Length; i++)
-        {
-            var c = id[i];
-            span[i] = char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or ':' ? c : '_';
-        }
-    }
+        CharacterMap.Map(deviceId, static c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or ':' ? c : '_');
 
     /// <summary>
     /// CDI's rule for a device name: starts and ends with a letter or digit, only letters, digits, '_', '-', '.', ':'.
