@@ -95,6 +95,12 @@ public sealed class ResourceSnapshot
     /// <summary>Every ID advertised to the kubelet, replicas expanded, in device order.</summary>
     public ImmutableArray<AdvertisedDevice> Advertised { get; }
 
+    /// <summary>
+    /// Node Feature Discovery labels the source gives the node for this resource (<c>domain/name</c> = value; raw
+    /// values, sanitised when written). Empty for most resources.
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> FeatureLabels { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
     public bool TryGet(string id, out AdvertisedDevice device) => _byId.TryGetValue(id, out device);
 
     public static string EnvironmentVariableFor(SourceKind source, string resourceName) => source switch

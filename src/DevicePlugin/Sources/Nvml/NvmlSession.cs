@@ -23,6 +23,21 @@ internal sealed class NvmlSession : IDisposable
 
     public int MigGpusSkipped => Monitor.State.Set.MigGpusSkipped;
 
+    /// <summary>The driver version NVML reported at start (<c>550.107.02</c>); empty when it did not answer.</summary>
+    public string DriverVersion { get; private init; } = "";
+
+    /// <summary>The CUDA version the driver supports (1000 * major + 10 * minor); null when unknown.</summary>
+    public int? CudaDriverVersion { get; private init; }
+
+    /// <summary>
+    /// Whether the GPU supports MIG (nvmlDeviceGetMigMode answers): asked once per GPU, on first use, for the node
+    /// labels; false where the function is missing.
+    /// </summary>
+    public bool MigCapable(NvmlGpu gpu) => _migCapable.GetOrAdd(gpu.Uuid, _ =>
+        _nvml.HasMigMode && _nvml.GetMigMode(gpu.Handle, out var current, out var pending) == NvmlReturn.Success);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _migCapable = new(StringComparer.Ordinal);
+
     public NvmlHealthMonitor Monitor { get; }
 
     /// <summary>
@@ -64,7 +79,11 @@ internal sealed class NvmlSession : IDisposable
             var gpus = NvmlGpuSet.FromDiscovery(discovery, NvmlTopologyBuilder.Build(nvml, discovery.Gpus, logger));
             var monitor = new NvmlHealthMonitor(nvml, gpus, new NvmlRescanner(nvml, options, time, logger), health,
                 options.DevRoot, options.HealthPollInterval, time, metrics, logger, changed);
-            var session = new NvmlSession(nvml, monitor, logger);
+            var session = new NvmlSession(nvml, monitor, logger)
+            {
+                DriverVersion = version == "unknown" ? "" : version,
+                CudaDriverVersion = nvml.GetCudaDriverVersion(out var cuda) == NvmlReturn.Success && cuda > 0 ? cuda : null,
+            };
             monitor.Start();
             return session;
         }

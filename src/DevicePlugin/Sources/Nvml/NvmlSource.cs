@@ -270,7 +270,12 @@ public sealed class NvmlSource : IDeviceSource
                 resource.PreStart,
                 shared,
                 resource.Naming,
-                resource.DistinctDevices));
+                resource.DistinctDevices)
+            {
+                // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
+                FeatureLabels = snapshots.Count == 0 ? NvmlFeatureLabels.For(session, state.Set, resource.Replicas)
+                    : ImmutableSortedDictionary<string, string>.Empty,
+            });
         }
 
         return snapshots.MoveToImmutable();
