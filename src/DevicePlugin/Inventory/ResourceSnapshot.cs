@@ -11,6 +11,7 @@ namespace DevicePlugin.Inventory;
 public sealed class ResourceSnapshot
 {
     private readonly FrozenDictionary<string, AdvertisedDevice> _byId;
+    private ImmutableSortedDictionary<string, string> _featureLabels = ImmutableSortedDictionary<string, string>.Empty;
 
     public ResourceSnapshot(
         string resourceName,
@@ -22,7 +23,8 @@ public sealed class ResourceSnapshot
         ImmutableArray<string> sharedDeviceNodes = default,
         DeviceNaming naming = DeviceNaming.Env,
         bool distinctDevices = false,
-        string? cdiKind = null)
+        string? cdiKind = null,
+        string? configuredName = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(resourceName);
         ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
@@ -42,6 +44,7 @@ public sealed class ResourceSnapshot
         Naming = naming;
         DistinctDevices = distinctDevices;
         CdiKind = cdiKind ?? resourceName;
+        ConfiguredName = configuredName ?? resourceName;
         EnvironmentVariable = EnvironmentVariableFor(source, resourceName);
 
         var advertised = ImmutableArray.CreateBuilder<AdvertisedDevice>(devices.Length * replicas);
@@ -65,6 +68,15 @@ public sealed class ResourceSnapshot
     }
 
     public string ResourceName { get; }
+
+    /// <summary>
+    /// The configured resource this snapshot comes from: its own name, or for a resource a source derives from it
+    /// (the MIG profiles of an <c>nvml</c> resource with <c>migStrategy: mixed</c>) the name of that entry.
+    /// </summary>
+    public string ConfiguredName { get; }
+
+    /// <summary>True for a resource a source derives from a configured one rather than one named in the configuration.</summary>
+    public bool IsDerived => !string.Equals(ResourceName, ConfiguredName, StringComparison.Ordinal);
 
     public SourceKind Source { get; }
 
@@ -99,7 +111,19 @@ public sealed class ResourceSnapshot
     /// Node Feature Discovery labels the source gives the node for this resource (<c>domain/name</c> = value; raw
     /// values, sanitised when written). Empty for most resources.
     /// </summary>
-    public ImmutableSortedDictionary<string, string> FeatureLabels { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+    public ImmutableSortedDictionary<string, string> FeatureLabels
+    {
+        get => _featureLabels;
+        init => _featureLabels = value;
+    }
+
+    /// <summary>The same snapshot with other feature labels (everything else shared).</summary>
+    public ResourceSnapshot WithFeatureLabels(ImmutableSortedDictionary<string, string> labels)
+    {
+        var copy = (ResourceSnapshot)MemberwiseClone();
+        copy._featureLabels = labels;
+        return copy;
+    }
 
     public bool TryGet(string id, out AdvertisedDevice device) => _byId.TryGetValue(id, out device);
 
