@@ -43,13 +43,25 @@ public sealed class CdiSpecWriter
     public CdiWriteResult Write(ResourceSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
+        if (snapshot.Naming == DeviceNaming.Env)
+        {
+            // Only resources that hand out CDI names get a spec: a spec nobody asked for could shadow a vendor's
+            // spec for the same kind (a /var/run/cdi spec outranks /etc/cdi) and lose its hooks and mounts. Checked
+            // first, so a resource without CDI names is never built into a spec nor logged about.
+            lock (_lock)
+            {
+                RemoveLocked(snapshot.ResourceName);
+                return CdiWriteResult.Removed;
+            }
+        }
+
         var problems = new List<string>();
         var spec = CdiSpec.FromSnapshot(snapshot, problems);
         if (spec is null)
         {
             foreach (var problem in problems)
             {
-                Log.SpecRefused(_logger, snapshot.ResourceName, problem);
+                CdiLog.SpecRefused(_logger, snapshot.ResourceName, problem);
             }
 
             return CdiWriteResult.Failed;
@@ -57,19 +69,11 @@ public sealed class CdiSpecWriter
 
         foreach (var problem in problems)
         {
-            Log.DeviceLeftOut(_logger, snapshot.ResourceName, problem);
+            CdiLog.DeviceLeftOut(_logger, snapshot.ResourceName, problem);
         }
 
         lock (_lock)
         {
-            if (snapshot.Naming == DeviceNaming.Env)
-            {
-                // Only resources that hand out CDI names get a spec: a spec nobody asked for could shadow a vendor's
-                // spec for the same kind (a /var/run/cdi spec outranks /etc/cdi) and lose its hooks and mounts.
-                RemoveLocked(snapshot.ResourceName);
-                return CdiWriteResult.Removed;
-            }
-
             if (spec.Devices.Length == 0)
             {
                 // CDI refuses a spec without devices.
@@ -80,7 +84,7 @@ public sealed class CdiSpecWriter
             var owner = _written.FirstOrDefault(kv => kv.Value.FileName == spec.FileName && kv.Key != snapshot.ResourceName);
             if (owner.Key is not null)
             {
-                Log.SpecRefused(_logger, snapshot.ResourceName,
+                CdiLog.SpecRefused(_logger, snapshot.ResourceName,
                     $"its spec file {spec.FileName} is already written for resource {owner.Key}");
                 return CdiWriteResult.Failed;
             }
@@ -106,12 +110,12 @@ public sealed class CdiSpecWriter
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Log.WriteFailed(_logger, e, path, snapshot.ResourceName);
+                CdiLog.WriteFailed(_logger, e, path, snapshot.ResourceName);
                 return CdiWriteResult.Failed;
             }
 
             _written[snapshot.ResourceName] = new WrittenSpec(spec.FileName, content);
-            Log.SpecWritten(_logger, path, snapshot.ResourceName, spec.Devices.Length, spec.Version);
+            CdiLog.SpecWritten(_logger, path, snapshot.ResourceName, spec.Devices.Length, spec.Version);
             return CdiWriteResult.Written;
         }
     }
@@ -148,12 +152,12 @@ public sealed class CdiSpecWriter
         try
         {
             File.Delete(path);
-            Log.SpecRemoved(_logger, path, resourceName);
+            CdiLog.SpecRemoved(_logger, path, resourceName);
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Log.RemoveFailed(_logger, e, path, resourceName);
+            CdiLog.RemoveFailed(_logger, e, path, resourceName);
             return false;
         }
     }

@@ -98,7 +98,7 @@ public sealed class NvmlSource : IDeviceSource
             }
             catch (SourceInitException e) when (!_options.FailOnInitError)
             {
-                Log.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
+                NvmlLog.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
                 PublishCurrent();
                 StartRetry();
             }
@@ -205,7 +205,7 @@ public sealed class NvmlSource : IDeviceSource
                 }
 
                 StartSession(health);
-                Log.RetrySucceeded(_logger);
+                NvmlLog.RetrySucceeded(_logger);
                 _retry = null;
                 _retryCancel?.Dispose();
                 _retryCancel = null;
@@ -213,12 +213,12 @@ public sealed class NvmlSource : IDeviceSource
             }
             catch (SourceInitException e)
             {
-                Log.RetryFailed(_logger, e.Message);
+                NvmlLog.RetryFailed(_logger, e.Message);
             }
             catch (Exception e)
             {
                 // Whatever went wrong, the daemon asked to keep trying rather than fail.
-                Log.RetryFailed(_logger, e.ToString());
+                NvmlLog.RetryFailed(_logger, e.ToString());
             }
             finally
             {
@@ -271,12 +271,12 @@ public sealed class NvmlSource : IDeviceSource
                     refusals = refusals.SetItem(resource.Name, refusal);
                     if (before?.Message != refusal.Message)
                     {
-                        Log.MigSingleRefused(_logger, resource.Name, refusal.Message);
+                        NvmlLog.MigSingleRefused(_logger, resource.Name, refusal.Message);
                     }
                 }
                 else if (before is not null)
                 {
-                    Log.MigSingleAccepted(_logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
+                    NvmlLog.MigSingleAccepted(_logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
                 }
             }
         }

@@ -74,5 +74,12 @@ public sealed class NvmlMigDaemonTests
         Assert.False(small.StreamEnded, $"the 1g stream ended: {small.StreamEndStatus}");
         Assert.Equal((1, 1), (gpu.Generation, small.Generation));
         Assert.False(small.LatestList!.IsHealthy(Mig(0, 2)));
+
+        // migStrategy none in the config file: the profile resources go, nvidia.com/gpu keeps its stream.
+        await node.WriteConfigAsync(Config(cdi.Path).Replace("migStrategy: mixed", "migStrategy: none", StringComparison.Ordinal));
+        await node.Kubelet.WaitForGoneAsync("nvidia.com/mig-1g.18gb", PluginNode.Wait);
+        await node.Kubelet.WaitForGoneAsync("nvidia.com/mig-2g.35gb", PluginNode.Wait);
+        Assert.False(gpu.StreamEnded, $"the gpu stream ended: {gpu.StreamEndStatus}");
+        Assert.Equal(["nvidia.com/gpu"], node.Daemon.Resources.State.Resources.Keys);
     }
 }

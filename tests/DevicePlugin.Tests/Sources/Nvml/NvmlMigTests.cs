@@ -316,4 +316,29 @@ public sealed class NvmlMigTests
 
         Assert.Equal(before, h.Fake.TotalCallsExcept("nvmlEventSetWait_v2"));
     }
+
+    [Fact]
+    public async Task Mig_discovery_and_the_periodic_mig_check_cost_a_known_number_of_calls()
+    {
+        await using var h = Create(TwoH100s);
+        await h.ApplyAsync(Resource(mig: MigStrategy.Single));
+        string[] functions =
+        [
+            "nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex", "nvmlDeviceGetUUID",
+            "nvmlDeviceGetGpuInstanceId", "nvmlDeviceGetComputeInstanceId", "nvmlDeviceGetAttributes_v2",
+        ];
+        var start = functions.ToDictionary(f => f, h.Fake.Calls);
+
+        // Per GPU: its MIG mode, the slot count and one handle per slot (7); per MIG device: UUID, both ids, attributes.
+        Assert.Equal([2, 2, 14, 2 + 4, 4, 4, 4], functions.Select(f => start[f]));
+
+        // The UUID check: per GPU its handle and UUID, then per GPU the MIG mode, the slot count, 7 handles, 2 UUIDs.
+        h.Time.Advance(h.Options.UuidCheckInterval);
+        Assert.True(SpinWait.SpinUntil(() => h.Fake.Calls("nvmlDeviceGetMaxMigDeviceCount") == 4, WaitLimit), "the MIG layout was not checked");
+        var waits = h.Fake.Calls("nvmlEventSetWait_v2");
+        Assert.True(SpinWait.SpinUntil(() => h.Fake.Calls("nvmlEventSetWait_v2") > waits, WaitLimit), "the health thread did not wait again");
+        var check = functions.ToDictionary(f => f, f => h.Fake.Calls(f) - start[f]);
+        Assert.Equal([2, 2, 14, 2 + 4, 0, 0, 0], functions.Select(f => check[f]));
+        Assert.Equal(1, h.Sink.Count);
+    }
 }
