@@ -37,7 +37,7 @@ internal static class NvmlFeatureLabels
                 Add("gpu.family", Family(major, minor));
             }
 
-            Add("mig.capable", set.Gpus.Any(session.MigCapable) ? "true" : "false");
+            Add("mig.capable", set.Gpus.Any(g => g.MigCapable) ? "true" : "false");
         }
 
         var driver = session.DriverVersion.Split('.');

@@ -29,15 +29,6 @@ internal sealed class NvmlSession : IDisposable
     /// <summary>The CUDA version the driver supports (1000 * major + 10 * minor); null when unknown.</summary>
     public int? CudaDriverVersion { get; private init; }
 
-    /// <summary>
-    /// Whether the GPU supports MIG (nvmlDeviceGetMigMode answers): asked once per GPU, on first use, for the node
-    /// labels; false where the function is missing.
-    /// </summary>
-    public bool MigCapable(NvmlGpu gpu) => _migCapable.GetOrAdd(gpu.Uuid, _ =>
-        _nvml.HasMigMode && _nvml.GetMigMode(gpu.Handle, out var current, out var pending) == NvmlReturn.Success);
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _migCapable = new(StringComparer.Ordinal);
-
     public NvmlHealthMonitor Monitor { get; }
 
     /// <summary>
