@@ -87,12 +87,12 @@ public sealed class EmulatedKubelet : IAsyncDisposable
 
         WipeSockets();
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (_loggers is not null)
-        {
-            builder.Services.AddSingleton(_loggers);
-        }
+        // The empty builder reads no appsettings.json from the working directory and so watches nothing there.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton(_loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
 
         builder.WebHost.ConfigureKestrel(k =>
             k.ListenUnixSocket(SocketPath, o => o.Protocols = HttpProtocols.Http2));

@@ -58,8 +58,13 @@ public sealed class MetricsEndpoint : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        // The empty builder reads no appsettings.json from the working directory and so watches nothing: in a
+        // container the working directory is /, and a file watcher there would walk the mounted /sys and /dev.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton<ILoggerFactory>(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.WebHost.ConfigureKestrel(k => k.Listen(_endpoint));
         var app = builder.Build();
         app.MapGet("/healthz", () => Results.Text("ok\n"));

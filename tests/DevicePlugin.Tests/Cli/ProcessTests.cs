@@ -92,6 +92,33 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task The_working_directory_is_not_read_for_settings_files()
+    {
+        // In a container the working directory is /: a host builder reading (and watching) appsettings.json there
+        // would walk the mounted /sys and /dev. A broken appsettings.json proves nothing reads it.
+        using var dir = new TempDirectory();
+        var cwd = dir.Combine("cwd");
+        Directory.CreateDirectory(cwd);
+        await File.WriteAllTextAsync(Path.Combine(cwd, "appsettings.json"), "{ this is not json");
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+        var kubeletDir = dir.Combine("k");
+        await using var kubelet = new EmulatedKubelet(kubeletDir);
+        await kubelet.StartAsync();
+
+        using var daemon = new DaemonProcess(["--config", config, "--kubelet-dir", kubeletDir, "--metrics-address", "127.0.0.1:0"], workingDirectory: cwd);
+        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, PluginNode.Wait);
+        await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
+        daemon.Signal(SigTerm);
+        Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Contains("metrics, /healthz and /readyz on http://127.0.0.1:", daemon.Stderr, StringComparison.Ordinal);
+
+        var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"], workingDirectory: cwd);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Demo finished", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_metrics_address_in_use_exits_one_naming_it_or_is_skipped_when_told_to_serve_what_it_can()
     {
         using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

@@ -10,13 +10,14 @@ public sealed class DaemonProcess : IDisposable
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
 
-    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(ExecutablePath)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var a in args)
         {
@@ -81,9 +82,10 @@ public sealed class DaemonProcess : IDisposable
         }
     }
 
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(
+        IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
-        using var p = new DaemonProcess(args, environment);
+        using var p = new DaemonProcess(args, environment, workingDirectory);
         var code = await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
         return (code, p.Stdout, p.Stderr);
     }
