@@ -43,11 +43,12 @@ public sealed class Daemon : IAsyncDisposable
         ResourceManager? manager = null;
         _metrics = new PluginMetrics(
             () => manager?.State.Resources.Values ?? [],
-            () => manager?.Servers.Select(s => (s.ResourceName, s.State == RegistrationState.Registered)) ?? []);
+            () => manager?.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)) ?? []);
         manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time));
         _manager = manager;
         _cdi = new CdiSpecObserver(config.Cdi, loggers);
         _manager.AddObserver(_cdi);
+        _manager.AddObserver(new DeviceHealthTracker(_metrics, loggers.CreateLogger<DeviceHealthTracker>()));
     }
 
     public PluginConfig Config { get; private set; }

@@ -13,9 +13,11 @@ namespace DevicePlugin.KubeletEmulator;
 /// A kubelet stand-in that behaves, for the device plugin API, as the real one does: on start it creates its directory,
 /// deletes every socket there (not <c>kubelet_internal_checkpoint</c>) and listens on <c>kubelet.sock</c>; Register is
 /// validated like the kubelet's, and inside the call it dials the plugin back (GetDevicePluginOptions, then opens
-/// ListAndWatch). Every list is recorded with its time. It can restart like the kubelet.
+/// ListAndWatch). Every list is recorded with its time. It can restart like the kubelet. It admits pods as the
+/// kubelet's device manager does (<see cref="AdmitPodAsync"/>) and, when <see cref="PodResourcesSocketPath"/> is set,
+/// serves PodResources v1 from those pods on that socket.
 /// </summary>
-public sealed class EmulatedKubelet : IAsyncDisposable
+public sealed partial class EmulatedKubelet : IAsyncDisposable
 {
     public const string SocketName = "kubelet.sock";
     public const string CheckpointName = "kubelet_internal_checkpoint";
@@ -28,6 +30,10 @@ public sealed class EmulatedKubelet : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ChangeSignal _changed = new();
     private WebApplication? _app;
+    private WebApplication? _podResourcesApp;
+    private double _podResourcesRate = 100;
+    private int _podResourcesBurst = 10;
+    private System.Threading.RateLimiting.RateLimiter? _podResourcesLimiter;
     private int _rejectCount;
     private string _rejectMessage = "";
 
@@ -41,6 +47,30 @@ public sealed class EmulatedKubelet : IAsyncDisposable
     public string Directory { get; }
 
     public string SocketPath => Path.Combine(Directory, SocketName);
+
+    /// <summary>
+    /// Where PodResources v1 is served while the emulator runs; null (the default) serves none. The kubelet's own
+    /// place is <see cref="DefaultPodResourcesSocketPath"/> of the directory.
+    /// </summary>
+    public string? PodResourcesSocketPath { get; init; }
+
+    /// <summary>PodResources calls allowed per second on average (the kubelet's 100); beyond it calls get RESOURCE_EXHAUSTED.</summary>
+    public double PodResourcesRatePerSecond
+    {
+        get => _podResourcesRate;
+        init => _podResourcesRate = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "must be positive");
+    }
+
+    /// <summary>PodResources calls allowed at once before the rate applies (the kubelet's 10).</summary>
+    public int PodResourcesBurst
+    {
+        get => _podResourcesBurst;
+        init => _podResourcesBurst = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "must be positive");
+    }
+
+    /// <summary>The kubelet's PodResources socket for a device plugin directory: <c>DIR/../pod-resources/kubelet.sock</c>.</summary>
+    public static string DefaultPodResourcesSocketPath(string kubeletDirectory) =>
+        Path.GetFullPath(Path.Combine(kubeletDirectory, "..", "pod-resources", SocketName));
 
     /// <summary>Called after each accepted registration (from the Register call, after the dial-back).</summary>
     public event Action<PluginConnection>? Registered;
@@ -102,6 +132,42 @@ public sealed class EmulatedKubelet : IAsyncDisposable
         app.MapGrpcService<RegistrationService>();
         await app.StartAsync(cancellationToken);
         _app = app;
+        if (PodResourcesSocketPath is { } podResources)
+        {
+            await StartPodResourcesAsync(podResources, cancellationToken);
+        }
+    }
+
+    private async Task StartPodResourcesAsync(string socketPath, CancellationToken cancellationToken)
+    {
+        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(socketPath))!);
+        TryDelete(socketPath);
+        // The kubelet's token bucket: refilled in tenths of a second (10 tokens per 100 ms at 100 per second).
+        var perPeriod = Math.Max(1, (int)(PodResourcesRatePerSecond / 10));
+        var limiter = new System.Threading.RateLimiting.TokenBucketRateLimiter(new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
+        {
+            TokenLimit = PodResourcesBurst,
+            TokensPerPeriod = perPeriod,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(perPeriod / PodResourcesRatePerSecond),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (_loggers is not null)
+        {
+            builder.Services.AddSingleton(_loggers);
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath, o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(this);
+        builder.Services.AddSingleton<System.Threading.RateLimiting.RateLimiter>(limiter);
+        var app = builder.Build();
+        app.MapGrpcService<PodResourcesService>();
+        await app.StartAsync(cancellationToken);
+        _podResourcesApp = app;
+        _podResourcesLimiter = limiter;
     }
 
     /// <summary>Stops listening and drops every plugin connection (their streams end), as a kubelet going away.</summary>
@@ -128,6 +194,18 @@ public sealed class EmulatedKubelet : IAsyncDisposable
         }
 
         TryDelete(SocketPath);
+
+        var podResources = _podResourcesApp;
+        _podResourcesApp = null;
+        if (podResources is not null)
+        {
+            await podResources.StopAsync();
+            await podResources.DisposeAsync();
+            TryDelete(PodResourcesSocketPath!);
+        }
+
+        _podResourcesLimiter?.Dispose();
+        _podResourcesLimiter = null;
     }
 
     /// <summary>A kubelet restart: stop, then start again (which wipes every socket in the directory).</summary>

@@ -190,25 +190,38 @@ public sealed class PluginConnection : IAsyncDisposable
     }
 
     public async Task<AllocateResponse> AllocateAsync(AllocateRequest request) =>
-        await _client.AllocateAsync(request, deadline: DateTime.UtcNow.AddSeconds(30));
+        await AllocateAsync(request, CancellationToken.None);
+
+    /// <summary>Sends <paramref name="request"/> as it is (30 s deadline).</summary>
+    public async Task<AllocateResponse> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken) =>
+        await _client.AllocateAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken);
 
     public async Task<IReadOnlyList<string>> GetPreferredAllocationAsync(
-        IEnumerable<string> available, IEnumerable<string> mustInclude, int size)
+        IEnumerable<string> available, IEnumerable<string> mustInclude, int size) =>
+        await GetPreferredAllocationAsync(available, mustInclude, size, CancellationToken.None);
+
+    /// <summary>One GetPreferredAllocation call with one container request, as the kubelet sends it; returns that container's IDs.</summary>
+    public async Task<IReadOnlyList<string>> GetPreferredAllocationAsync(
+        IEnumerable<string> available, IEnumerable<string> mustInclude, int size, CancellationToken cancellationToken)
     {
         var container = new ContainerPreferredAllocationRequest { AllocationSize = size };
         container.AvailableDeviceIDs.Add(available);
         container.MustIncludeDeviceIDs.Add(mustInclude);
         var request = new PreferredAllocationRequest();
         request.ContainerRequests.Add(container);
-        var response = await _client.GetPreferredAllocationAsync(request, deadline: DateTime.UtcNow.AddSeconds(30));
+        var response = await _client.GetPreferredAllocationAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken);
         return response.ContainerResponses.Count == 0 ? [] : response.ContainerResponses[0].DeviceIDs.ToArray();
     }
 
-    public async Task PreStartContainerAsync(params string[] deviceIds)
+    public async Task PreStartContainerAsync(params string[] deviceIds) =>
+        await PreStartContainerAsync(deviceIds, CancellationToken.None);
+
+    /// <summary>PreStartContainer with the container's device IDs (the kubelet's 30 s timeout).</summary>
+    public async Task PreStartContainerAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken)
     {
         var request = new PreStartContainerRequest();
         request.DevicesIds.Add(deviceIds);
-        await _client.PreStartContainerAsync(request, deadline: DateTime.UtcNow.AddSeconds(30));
+        await _client.PreStartContainerAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken);
     }
 
     /// <summary>Closes the connection as the kubelet does when it replaces or drops an endpoint.</summary>

@@ -68,7 +68,7 @@ kill -0 "$PID" 2>/dev/null || { echo "FAIL: the daemon exited during the health 
 if grep -E "is now Unhealthy|every GPU is marked unhealthy|critical XID|double-bit ECC" "$LOG"; then
   echo "FAIL: a GPU turned unhealthy during an XID-free run"; fail=1
 fi
-curl -s "http://$METRICS/metrics" | grep -E '^device_plugin_nvml_gpu_healthy'
+curl -s "http://$METRICS/metrics" | grep -E '^device_plugin_device_health'
 
 kill -TERM "$PID"
 wait "$PID"; rc=$?

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using DevicePlugin.Allocation;
 using DevicePlugin.Api.V1Beta1;
 using DevicePlugin.Inventory;
@@ -14,7 +13,6 @@ namespace DevicePlugin.Kubelet;
 public sealed class DevicePluginService(
     SnapshotFeed feed,
     StreamLifetime lifetime,
-    ResourceServerContext server,
     ILogger<DevicePluginService> logger) : Api.V1Beta1.DevicePlugin.DevicePluginBase
 {
     public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context) =>
@@ -61,7 +59,6 @@ public sealed class DevicePluginService(
 
     public override Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context)
     {
-        var started = Stopwatch.GetTimestamp();
         var snapshot = feed.Current;
         try
         {
@@ -76,7 +73,6 @@ public sealed class DevicePluginService(
                 response.ContainerResponses.Add(AllocateResponseBuilder.Build(snapshot, container.DevicesIds));
             }
 
-            server.Metrics.Allocation(snapshot.ResourceName, "ok", Stopwatch.GetElapsedTime(started));
             if (logger.IsEnabled(LogLevel.Debug))
             {
                 KubeletLog.Allocated(logger, snapshot.ResourceName, string.Join(';', request.ContainerRequests.Select(c => string.Join(',', c.DevicesIds))));
@@ -86,7 +82,6 @@ public sealed class DevicePluginService(
         }
         catch (AllocationException e)
         {
-            server.Metrics.Allocation(snapshot.ResourceName, e.Code.ToString(), Stopwatch.GetElapsedTime(started));
             KubeletLog.AllocateRefused(logger, snapshot.ResourceName, e.Message);
             throw e.ToRpcException();
         }
@@ -95,7 +90,6 @@ public sealed class DevicePluginService(
     public override Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context)
     {
         var snapshot = feed.Current;
-        server.Metrics.PreferredAllocation(snapshot.ResourceName);
         var response = new PreferredAllocationResponse();
         foreach (var container in request.ContainerRequests)
         {

@@ -31,8 +31,6 @@ internal static partial class KubeletLog
     [LoggerMessage(9, LogLevel.Debug, "{Resource}: Allocate answered for {Devices}")]
     public static partial void Allocated(ILogger logger, string resource, string devices);
 
-    [LoggerMessage(10, LogLevel.Information, "{Resource}: device {Device} is now {Health}{Reason}")]
-    public static partial void HealthChanged(ILogger logger, string resource, string device, string health, string reason);
 
     [LoggerMessage(11, LogLevel.Information, "{Resource}: ListAndWatch stream ended ({Why})")]
     public static partial void StreamEnded(ILogger logger, string resource, string why);

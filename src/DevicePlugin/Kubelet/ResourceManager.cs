@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DevicePlugin.Api;
+using DevicePlugin.Health;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
@@ -88,6 +89,35 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         }
 
         _wake.Release();
+    }
+
+    /// <summary>
+    /// Counts the fault against the resource the source named, or else every resource that lists the device now
+    /// (the nvml source serves one GPU to several resources); a device no resource lists is counted with an empty
+    /// resource.
+    /// </summary>
+    public void RecordFault(SourceKind source, DeviceFault fault)
+    {
+        if (fault.Resource is { } named)
+        {
+            _context.Metrics.Fault(named, fault);
+            return;
+        }
+
+        var counted = false;
+        foreach (var snapshot in State.Resources.Values)
+        {
+            if (snapshot.Source == source && snapshot.Devices.Any(d => d.Id == fault.Device))
+            {
+                _context.Metrics.Fault(snapshot.ResourceName, fault);
+                counted = true;
+            }
+        }
+
+        if (!counted)
+        {
+            _context.Metrics.Fault("", fault);
+        }
     }
 
     /// <summary>Completes once every snapshot published so far has reached the servers.</summary>
@@ -208,7 +238,6 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             }
             else if (!ReferenceEquals(server.Feed.Current, snapshot))
             {
-                LogHealthChanges(server.Feed.Current, snapshot);
                 server.Update(snapshot);
             }
 
@@ -232,19 +261,6 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             catch (Exception e)
             {
                 ManagerLog.ObserverFailed(_logger, o.GetType().Name, e.Message);
-            }
-        }
-    }
-
-    private void LogHealthChanges(ResourceSnapshot before, ResourceSnapshot after)
-    {
-        var old = before.Devices.ToDictionary(d => d.Id, StringComparer.Ordinal);
-        foreach (var d in after.Devices)
-        {
-            if (!old.TryGetValue(d.Id, out var previous) || previous.Health != d.Health)
-            {
-                KubeletLog.HealthChanged(_logger, after.ResourceName, d.Id, d.Health.ToString(),
-                    d.UnhealthyReason is { } r ? $" ({r})" : "");
             }
         }
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DevicePlugin.Api;
 using DevicePlugin.Api.V1Beta1;
 using DevicePlugin.Inventory;
+using DevicePlugin.Metrics;
 using Grpc.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
@@ -52,6 +53,9 @@ public sealed class ResourceServer : IAsyncDisposable
     public RegistrationState State { get; private set; } = RegistrationState.Pending;
 
     public string? LastError => _lastError;
+
+    /// <summary>ListAndWatch streams open now.</summary>
+    public int OpenStreams => _lifetime?.OpenStreams ?? 0;
 
     /// <summary>Identity of the kubelet.sock we last registered with, to notice a kubelet restart.</summary>
     public KubeletSocketIdentity? RegisteredWith { get; private set; }
@@ -201,7 +205,7 @@ public sealed class ResourceServer : IAsyncDisposable
             k.ListenUnixSocket(SocketPath, o => o.Protocols = HttpProtocols.Http2);
             k.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
         });
-        builder.Services.AddGrpc();
+        builder.Services.AddGrpc(o => o.Interceptors.Add<GrpcMetricsInterceptor>());
         builder.Services.AddSingleton(Feed);
         builder.Services.AddSingleton(lifetime);
         builder.Services.AddSingleton(_context);

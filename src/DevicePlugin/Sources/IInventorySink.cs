@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using DevicePlugin.Health;
 using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Sources;
@@ -11,4 +12,12 @@ namespace DevicePlugin.Sources;
 public interface IInventorySink
 {
     void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots);
+
+    /// <summary>
+    /// A fault the source detected (counted in the metrics; the cause of the health change it brings). Call it
+    /// before publishing the snapshot that shows the change. Never blocks.
+    /// </summary>
+    void RecordFault(SourceKind source, DeviceFault fault)
+    {
+    }
 }

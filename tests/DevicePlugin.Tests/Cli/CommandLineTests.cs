@@ -96,5 +96,5 @@ public sealed class CommandLineTests
     [InlineData("host", false)]
     [InlineData("1.2.3.4:99999", false)]
     public void Metrics_addresses_parse(string text, bool ok) =>
-        Assert.Equal(ok, Metrics.MetricsEndpoint.TryParseAddress(text, out _));
+        Assert.Equal(ok, global::DevicePlugin.Metrics.MetricsEndpoint.TryParseAddress(text, out _));
 }

@@ -17,4 +17,25 @@ public static class Eventually
             await Task.Delay(10, CancellationToken.None);
         }
     }
+
+    /// <summary>Calls <paramref name="read"/> until its value satisfies <paramref name="condition"/>; returns that value.</summary>
+    public static async Task<T> ValueAsync<T>(Func<Task<T>> read, Func<T, bool> condition, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var value = await read();
+            if (condition(value))
+            {
+                return value;
+            }
+
+            if (cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"timed out; last value: {value}");
+            }
+
+            await Task.Delay(20, CancellationToken.None);
+        }
+    }
 }

@@ -16,13 +16,14 @@ public sealed class PluginNode : IAsyncDisposable
     private readonly TempDirectory _dir = new();
     private readonly ILoggerFactory _loggers;
 
-    private PluginNode(string config, TimeProvider? time, SourceFactory? sources, Func<DaemonOptions, DaemonOptions>? options)
+    private PluginNode(string config, TimeProvider? time, SourceFactory? sources, Func<DaemonOptions, DaemonOptions>? options, bool podResources)
     {
         _loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(Logs));
         KubeletDirectory = _dir.Combine("device-plugins");
         ConfigPath = _dir.Combine("config.yaml");
         File.WriteAllText(ConfigPath, config);
-        Kubelet = new EmulatedKubelet(KubeletDirectory, _loggers);
+        PodResourcesSocket = EmulatedKubelet.DefaultPodResourcesSocketPath(KubeletDirectory);
+        Kubelet = new EmulatedKubelet(KubeletDirectory, _loggers) { PodResourcesSocketPath = podResources ? PodResourcesSocket : null };
         var o = new DaemonOptions
         {
             KubeletDirectory = KubeletDirectory,
@@ -43,18 +44,21 @@ public sealed class PluginNode : IAsyncDisposable
 
     public string ConfigPath { get; }
 
+    /// <summary>Where the emulator serves PodResources v1 when started with <c>podResources: true</c> (DIR/../pod-resources/kubelet.sock).</summary>
+    public string PodResourcesSocket { get; }
+
     public DaemonOptions Options { get; }
 
     public EmulatedKubelet Kubelet { get; }
 
     public Daemon Daemon { get; }
 
-    /// <summary>Starts the kubelet emulator (unless told not to) and then the daemon.</summary>
+    /// <summary>Starts the kubelet emulator (unless told not to; serving PodResources when asked) and then the daemon.</summary>
     public static async Task<PluginNode> StartAsync(
         string config, bool startKubelet = true, TimeProvider? time = null, SourceFactory? sources = null,
-        Func<DaemonOptions, DaemonOptions>? options = null)
+        Func<DaemonOptions, DaemonOptions>? options = null, bool podResources = false)
     {
-        var node = new PluginNode(config, time, sources, options);
+        var node = new PluginNode(config, time, sources, options, podResources);
         if (startKubelet)
         {
             await node.Kubelet.StartAsync();
@@ -80,6 +84,9 @@ public sealed class PluginNode : IAsyncDisposable
         using var http = new HttpClient();
         return await http.GetStringAsync(new Uri(Daemon.MetricsAddress!, path));
     }
+
+    /// <summary>Scrapes /metrics (which must answer 200) and parses it.</summary>
+    public async Task<PrometheusText> ScrapeAsync() => PrometheusText.Parse(await GetAsync("/metrics"));
 
     public async Task<int> StatusOfAsync(string path)
     {

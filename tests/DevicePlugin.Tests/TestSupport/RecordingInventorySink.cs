@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using DevicePlugin.Health;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
 
@@ -34,6 +35,29 @@ public sealed class RecordingInventorySink(SourceKind expected) : IInventorySink
             {
                 return _published.Count == 0 ? [] : _published[^1];
             }
+        }
+    }
+
+    private readonly List<DeviceFault> _faults = [];
+
+    /// <summary>Every fault recorded so far, oldest first.</summary>
+    public IReadOnlyList<DeviceFault> Faults
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _faults.ToArray();
+            }
+        }
+    }
+
+    public void RecordFault(SourceKind source, DeviceFault fault)
+    {
+        Assert.Equal(expected, source);
+        lock (_lock)
+        {
+            _faults.Add(fault);
         }
     }
 

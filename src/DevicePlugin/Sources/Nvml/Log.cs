@@ -66,7 +66,7 @@ internal static partial class Log
     [LoggerMessage(3017, LogLevel.Warning, "GPU {Uuid} does not answer NVML: {Error}")]
     public static partial void GpuNotAnswering(ILogger logger, string uuid, string error);
 
-    [LoggerMessage(3018, LogLevel.Warning, "GPU {Uuid} is now {Health}: {Reason}")]
+    [LoggerMessage(3018, LogLevel.Debug, "GPU {Uuid} is now {Health}: {Reason}")]
     public static partial void HealthChanged(ILogger logger, string uuid, DeviceHealth health, string reason);
 
     [LoggerMessage(3019, LogLevel.Information, "shared NVIDIA device nodes now: [{Nodes}]")]

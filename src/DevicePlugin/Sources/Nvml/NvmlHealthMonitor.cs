@@ -176,7 +176,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
                         backOff = true;
                         break;
                     default:
-                        FaultAll($"NVML event wait failed: {_nvml.Describe(r)}");
+                        FaultAll($"NVML event wait failed: {_nvml.Describe(r)}", "nvml_error");
                         backOff = true;
                         break;
                 }
@@ -206,17 +206,23 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if (!_set.TryFind(data.Device, out var index))
         {
             var what = (data.EventType & NvmlEventTypes.XidCriticalError) != 0 ? $"XID {data.EventData}" : "double-bit ECC error";
+            var cause = DeviceFaultKind.DoubleBitEcc;
             if ((data.EventType & NvmlEventTypes.XidCriticalError) != 0)
             {
-                _metrics.RecordXid("unknown", data.EventData);
+                _metrics.RecordXid("", data.EventData);
+                cause = DeviceFaultKind.Xid;
                 if (_health.IgnoredXids.Contains(data.EventData))
                 {
                     Log.XidIgnored(_logger, "an unknown GPU", data.EventData);
                     return;
                 }
             }
+            else
+            {
+                _metrics.RecordFault("", DeviceFaultKind.DoubleBitEcc);
+            }
 
-            FaultAll($"{what} on a GPU NVML did not name");
+            FaultAll($"{what} on a GPU NVML did not name", cause);
             return;
         }
 
@@ -239,6 +245,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if ((data.EventType & NvmlEventTypes.DoubleBitEccError) != 0)
         {
             Log.DoubleBitEcc(_logger, gpu.Uuid);
+            _metrics.RecordFault(gpu.Uuid, DeviceFaultKind.DoubleBitEcc);
             _ledger.RecordEvent(gpu.Uuid, "double-bit ECC error");
         }
     }
@@ -257,15 +264,17 @@ internal sealed class NvmlHealthMonitor : IDisposable
 
         if (!attributed)
         {
-            FaultAll("NVML reported a lost GPU and every GPU still answers");
+            FaultAll("NVML reported a lost GPU and every GPU still answers", DeviceFaultKind.Lost);
         }
     }
 
-    private void FaultAll(string reason)
+    /// <summary>Marks every GPU; <paramref name="cause"/> explains their health change (the fault itself named no GPU).</summary>
+    private void FaultAll(string reason, string cause)
     {
         Log.AllGpusFaulted(_logger, reason);
         foreach (var gpu in _set.Gpus)
         {
+            _metrics.RecordCause(gpu.Uuid, cause);
             _ledger.RecordEvent(gpu.Uuid, reason);
         }
     }
@@ -278,6 +287,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if (failing && _notAnswering.Add(gpu.Uuid))
         {
             Log.GpuNotAnswering(_logger, gpu.Uuid, _nvml.Describe(r));
+            _metrics.RecordFault(gpu.Uuid, DeviceFaultKind.Lost);
         }
         else if (!failing)
         {

@@ -42,7 +42,7 @@ public sealed class NvmlSource : IDeviceSource
         _sink = sink;
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
-        _metrics = new NvmlMetrics(() => MigGpusSkipped, () => Volatile.Read(ref _session)?.Monitor.State.Devices ?? []);
+        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink);
     }
 
     public SourceKind Kind => SourceKind.Nvml;

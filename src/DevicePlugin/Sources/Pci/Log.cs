@@ -14,10 +14,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "PCI device {Address} ({Vendor:x4}:{Device:x4} class {Class:x6}, driver {Driver}) belongs to {Resource}, device nodes: {Nodes}")]
     public static partial void DeviceMatched(ILogger logger, string address, ushort vendor, ushort device, uint @class, string driver, string resource, string nodes);
 
-    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "PCI device {Address} of {Resource} is unhealthy: {Reason}")]
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "fault on PCI device {Address} of {Resource}: {Reason}")]
     public static partial void Fault(ILogger logger, string address, string resource, string reason);
 
-    [LoggerMessage(EventId = 3005, Level = LogLevel.Information, Message = "PCI device {Address} of {Resource} is healthy again")]
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Debug, Message = "PCI device {Address} of {Resource} is healthy again")]
     public static partial void Recovered(ILogger logger, string address, string resource);
 
     [LoggerMessage(EventId = 3006, Level = LogLevel.Information, Message = "PCI device {Address} now uses driver {Driver} and belongs to {Resource}")]

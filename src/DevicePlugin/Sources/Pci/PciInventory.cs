@@ -32,8 +32,12 @@ internal sealed class PciInventory
     private bool _listingUnreadable;
     private (int Devices, int Functions) _lastScanCounts = (-1, -1);
 
-    public PciInventory(PciSourceOptions options, TimeProvider time, ILogger logger)
+    private readonly Action<DeviceFault> _faults;
+
+    /// <param name="faults">Receives each fault detected (for the metrics); called before the snapshot that shows it is built.</param>
+    public PciInventory(PciSourceOptions options, TimeProvider time, ILogger logger, Action<DeviceFault>? faults = null)
     {
+        _faults = faults ?? (static _ => { });
         _scanner = new PciScanner(options.SysfsRoot, logger);
         _devRoot = Path.GetFullPath(options.DevRoot);
         _time = time;
@@ -330,7 +334,7 @@ internal sealed class PciInventory
     {
         var resource = device.Resource;
         Log.Fault(_logger, device.Address, resource, reason);
-        PciHealthMetrics.RecordFault(resource, device.Address, kind);
+        _faults(new DeviceFault(device.Address, kind, Resource: resource));
     }
 
     /// <summary>Builds the snapshots from what is known, without reading sysfs; true when they changed.</summary>

@@ -35,7 +35,7 @@ public sealed class PciSource : IDeviceSource
         _sink = sink;
         _time = time;
         _logger = loggers.CreateLogger<PciSource>();
-        _inventory = new PciInventory(options, time, _logger);
+        _inventory = new PciInventory(options, time, _logger, fault => sink.RecordFault(SourceKind.Pci, fault));
     }
 
     public SourceKind Kind => SourceKind.Pci;

@@ -55,8 +55,14 @@ public sealed class NvmlDaemonTests
         var list = await plugin.WaitForListAsync(l => l.HealthyCount == 6, PluginNode.Wait);
         Assert.True(list.ReceivedAt - injected < TimeSpan.FromSeconds(1), $"{(list.ReceivedAt - injected).TotalMilliseconds:0} ms");
         Assert.Equal(["GPU-test-1::0", "GPU-test-1::1"], list.Devices.Where(d => d.Health != "Healthy").Select(d => d.ID));
-        var metrics = await node.GetAsync("/metrics");
-        Assert.True(metrics.Contains("device_plugin_nvml_xid_total{gpu=\"GPU-test-1\",xid=\"79\"} 1", StringComparison.Ordinal), metrics);
+        var metrics = await node.ScrapeAsync();
+        var gpu1 = ("device", "GPU-test-1");
+        Assert.True(metrics.Text.Contains("device_plugin_device_faults_total{resource=\"nvidia.com/gpu\",device=\"GPU-test-1\",kind=\"xid\",code=\"79\"} 1", StringComparison.Ordinal), metrics.Text);
+        Assert.Equal(0, metrics.Value("device_plugin_device_health", gpu1, ("model", "NVIDIA H100 80GB HBM3"), ("numa_node", "0"), ("pci_address", "0000:28:00.0")));
+        Assert.Equal(1, metrics.Value("device_plugin_device_health", ("device", "GPU-test-2")));
+        Assert.Equal(1, metrics.Value("device_plugin_device_health_transitions_total", ("resource", "nvidia.com/gpu"), gpu1, ("to", "Unhealthy"), ("cause", "xid")));
+        Assert.Equal(0, metrics.Value("device_plugin_device_faults_total", gpu1, ("kind", "dbe")));
+        Assert.Single(node.Logs.Lines, l => l.Contains("device GPU-test-1 is now Unhealthy (cause xid: XID 79", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using DevicePlugin.Allocation;
 using DevicePlugin.Configuration;
+using DevicePlugin.Health;
 using DevicePlugin.Inventory;
 using Grpc.Core;
 using static DevicePlugin.Tests.Sources.Nvml.NvmlHarness;
@@ -209,66 +208,38 @@ public sealed class NvmlHealthTests
     }
 
     [Fact]
-    public async Task Xids_are_counted_by_gpu_and_code_and_health_is_a_gauge_per_gpu()
+    public async Task Faults_are_reported_by_gpu_kind_and_code_before_the_snapshot_that_shows_them()
     {
-        var a = $"GPU-metrics-{Guid.NewGuid():N}";
-        var b = $"GPU-metrics-{Guid.NewGuid():N}";
-        var xids = new ConcurrentDictionary<(string Gpu, string Xid), long>();
-        var healthy = new ConcurrentDictionary<string, int>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == "device_plugin" && instrument.Name.StartsWith("nvml_", StringComparison.Ordinal))
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            var gpu = Tag(tags, "gpu");
-            if (instrument.Name == "nvml_xid_total" && gpu is not null && (gpu == a || gpu == b))
-            {
-                xids.AddOrUpdate((gpu, Tag(tags, "xid")!), value, (_, old) => old + value);
-            }
-        });
-        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) =>
-        {
-            if (instrument.Name == "nvml_gpu_healthy" && Tag(tags, "gpu") is { } gpu && (gpu == a || gpu == b))
-            {
-                healthy[gpu] = value;
-            }
-        });
-        listener.Start();
-
-        await using var h = Create($"""
-            gpu uuid={a} minor=0 pci=00000000:18:00.0
-            gpu uuid={b} minor=1 pci=00000000:28:00.0
+        await using var h = Create("""
+            gpu uuid=GPU-a minor=0 pci=00000000:18:00.0
+            gpu uuid=GPU-b minor=1 pci=00000000:28:00.0
             """);
         await h.StartAsync();
         h.Fake.Inject("xid 0 13");
         h.Fake.Inject("xid 0 79");
         h.Fake.Inject("xid 0 79");
-        await h.WaitForAsync(s => Device(s, a).Health == DeviceHealth.Unhealthy);
-        Assert.True(SpinWait.SpinUntil(() => xids.TryGetValue((a, "79"), out var n) && n == 2, WaitLimit), "the second XID 79 was not counted");
-        listener.RecordObservableInstruments();
+        h.Fake.Inject("dbe 1");
+        var after = await h.WaitForAsync(s => Device(s, "GPU-a").Health == DeviceHealth.Unhealthy && Device(s, "GPU-b").Health == DeviceHealth.Unhealthy);
 
-        Assert.Equal(1, xids[(a, "13")]);
-        Assert.Equal(2, xids[(a, "79")]);
-        Assert.DoesNotContain(xids.Keys, k => k.Gpu == b);
-        Assert.Equal(0, healthy[a]);
-        Assert.Equal(1, healthy[b]);
+        // Every fault was recorded before the snapshot that shows both GPUs unhealthy was published.
+        var faults = h.Sink.Faults.Where(f => f.Counted).ToArray();
+        Assert.Equal(2, faults.Count(f => f == new DeviceFault("GPU-a", "xid", "79")));
+        Assert.Equal(1, faults.Count(f => f == new DeviceFault("GPU-a", "xid", "13")));
+        Assert.Equal(1, faults.Count(f => f == new DeviceFault("GPU-b", "dbe")));
+        Assert.DoesNotContain(faults, f => f.Device == "GPU-b" && f.Kind == "xid");
+        Assert.All(faults, f => Assert.Null(f.Resource));
     }
 
-    private static string? Tag(ReadOnlySpan<KeyValuePair<string, object?>> tags, string key)
+    [Fact]
+    public async Task A_lost_gpu_is_one_lost_fault_however_long_it_stays_lost()
     {
-        foreach (var tag in tags)
-        {
-            if (tag.Key == key)
-            {
-                return tag.Value as string;
-            }
-        }
+        await using var h = Create(NvmlHarness.Gpus(2));
+        await h.StartAsync();
+        h.Fake.Inject("lost 1");
+        await h.WaitForAsync(s => s.Devices[1].Health == DeviceHealth.Unhealthy);
+        h.Fake.Inject("xid 0 79"); // a further wake-up probes the lost GPU again
+        await h.WaitForAsync(s => s.Devices[0].Health == DeviceHealth.Unhealthy);
 
-        return null;
+        Assert.Equal([new DeviceFault(Uuid(1), "lost")], h.Sink.Faults.Where(f => f.Kind == "lost" && f.Counted));
     }
 }

@@ -55,7 +55,7 @@ public sealed class PciDaemonTests
         gpu0.BindDriver(null);
         var unhealthy = await gpus.WaitForListAsync(l => !l.IsHealthy("0000:03:00.0"), PluginNode.Wait);
         Assert.True(unhealthy.IsHealthy("0000:83:00.0"));
-        Assert.Contains("device_plugin_pci_health_faults_total{device=\"0000:03:00.0\",reason=\"driver_unbound\",resource=\"amd.com/gpu\"} 1",
+        Assert.Contains("device_plugin_device_faults_total{resource=\"amd.com/gpu\",device=\"0000:03:00.0\",kind=\"driver_unbound\",code=\"\"} 1",
             await node.GetAsync("/metrics"), StringComparison.Ordinal);
     }
 }

@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
-using System.Diagnostics.Metrics;
 using DevicePlugin.Configuration;
+using DevicePlugin.Health;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources.Pci;
 using DevicePlugin.Tests.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
 using static DevicePlugin.Tests.Sources.Pci.PciReferenceNode;
 using static DevicePlugin.Tests.Sources.Pci.PciTestConfig;
 
@@ -254,29 +255,15 @@ public sealed class PciInventoryHealthTests : IDisposable
     }
 
     [Fact]
-    public void FaultsAreCountedWithResourceDeviceAndReason()
+    public void FaultsAreReportedWithResourceDeviceAndKind()
     {
-        var resource = $"metrics.test/gpu-{Guid.NewGuid():N}";
+        var resource = "metrics.test/gpu";
         var resources = ImmutableArray.Create(Resource(resource, new PciMatch { Vendor = 0x1002, Driver = "amdgpu" }));
-        var seen = new ConcurrentQueue<(string Resource, string Device, string Reason, long Value)>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == "device_plugin" && instrument.Name == "pci_health_faults_total")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            var t = tags.ToArray().ToDictionary(kv => kv.Key, kv => kv.Value as string);
-            if (t["resource"] == resource)
-            {
-                seen.Enqueue((t["resource"]!, t["device"]!, t["reason"]!, value));
-            }
-        });
-        listener.Start();
-        var inventory = Scanned(_node.Sys, _time, resources);
+        var seen = new ConcurrentQueue<DeviceFault>();
+        var inventory = new PciInventory(Options(_node.Sys), _time,
+            NullLogger.Instance, seen.Enqueue);
+        inventory.Configure(resources, Config(resources));
+        inventory.Rescan();
 
         _node.GpuANode.Unplug();
         _node.GpuBNode.BindDriver(null);
@@ -287,10 +274,10 @@ public sealed class PciInventoryHealthTests : IDisposable
 
         Assert.Equal(
             [
-                (resource, GpuA, "device_removed", 1L),
-                (resource, GpuB, "driver_unbound", 1L),
-                (resource, GpuC, "aer_fatal", 1L),
-                (resource, GpuRemote, "device_node_missing", 1L),
+                new DeviceFault(GpuA, "unplugged", Resource: resource),
+                new DeviceFault(GpuB, "driver_unbound", Resource: resource),
+                new DeviceFault(GpuC, "aer_fatal", Resource: resource),
+                new DeviceFault(GpuRemote, "node_missing", Resource: resource),
             ],
             seen.OrderBy(s => s.Device, StringComparer.Ordinal));
     }
