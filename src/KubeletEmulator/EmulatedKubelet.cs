@@ -152,13 +152,11 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
             QueueLimit = 0,
             AutoReplenishment = true,
         });
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (_loggers is not null)
-        {
-            builder.Services.AddSingleton(_loggers);
-        }
-
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton(_loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath, o => o.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(this);
