@@ -25,6 +25,7 @@ public sealed class Daemon : IAsyncDisposable
     private readonly Dictionary<SourceKind, IDeviceSource> _sources = [];
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly PluginMetrics _metrics;
+    private readonly SourceStatus _status;
     private readonly ResourceManager _manager;
     private readonly CdiSpecObserver _cdi;
     private MetricsEndpoint? _endpoint;
@@ -46,6 +47,7 @@ public sealed class Daemon : IAsyncDisposable
             () => manager?.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)) ?? []);
         manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time));
         _manager = manager;
+        _status = new SourceStatus(_manager, _metrics);
         _cdi = new CdiSpecObserver(config.Cdi, loggers);
         _manager.AddObserver(_cdi);
         _manager.AddObserver(new DeviceHealthTracker(_metrics, loggers.CreateLogger<DeviceHealthTracker>()));
@@ -75,7 +77,7 @@ public sealed class Daemon : IAsyncDisposable
 
         if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
         {
-            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered, ReadinessDetail);
+            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered && _status.Problems().IsEmpty, ReadinessDetail);
             try
             {
                 await endpoint.StartAsync(cancellationToken);
@@ -112,7 +114,7 @@ public sealed class Daemon : IAsyncDisposable
             .Select(n => (Name: n, Server: _manager.Servers.FirstOrDefault(s => s.ResourceName == n)))
             .Where(p => p.Server?.State != RegistrationState.Registered)
             .Select(p => p.Server?.LastError is { } e ? $"{p.Name}: {e}" : $"{p.Name}: not registered yet");
-        return "not ready: " + string.Join("; ", pending);
+        return "not ready: " + string.Join("; ", _status.Problems().Concat(pending));
     }
 
     /// <summary>Reads the config file again and applies it, or keeps the running configuration when it is invalid.</summary>
@@ -148,6 +150,7 @@ public sealed class Daemon : IAsyncDisposable
         await _applyLock.WaitAsync(cancellationToken);
         try
         {
+            _status.Defaults = config.IsDefault;
             foreach (var kind in Enum.GetValues<SourceKind>())
             {
                 var resources = config.Resources.Where(r => r.Source == kind).ToImmutableArray();
@@ -155,13 +158,14 @@ public sealed class Daemon : IAsyncDisposable
                 {
                     if (resources.IsEmpty)
                     {
+                        _status.SourceUnused(kind);
                         continue;
                     }
 
                     var failFast = _options.FailOnInitError && !config.IsDefault;
                     try
                     {
-                        source = _sourceFactory(kind, _manager, _options, failFast, _loggers, _time);
+                        source = _sourceFactory(kind, _status, _options, failFast, _loggers, _time);
                     }
                     catch (SourceInitException e)
                     {
@@ -175,6 +179,10 @@ public sealed class Daemon : IAsyncDisposable
                 try
                 {
                     await source.ApplyAsync(resources, config, cancellationToken);
+                    if (resources.IsEmpty)
+                    {
+                        _status.SourceUnused(kind);
+                    }
                 }
                 catch (SourceInitException e)
                 {
@@ -190,7 +198,7 @@ public sealed class Daemon : IAsyncDisposable
 
     private void Fail(SourceKind kind, SourceInitException e, bool fatal)
     {
-        _metrics.SourceInitFailure(kind);
+        _status.SourceFailed(kind, e);
         DaemonLog.SourceFailed(_logger, kind.ToConfigName(), e.Message);
         if (fatal)
         {

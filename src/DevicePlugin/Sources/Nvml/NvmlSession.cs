@@ -57,7 +57,7 @@ internal sealed class NvmlSession : IDisposable
             var discovery = NvmlDiscovery.Discover(nvml, options.SysfsRoot, logger);
             if (discovery.DeviceCount == 0)
             {
-                throw new SourceInitException($"NVML ({library}, driver {version}) found no GPU on this node");
+                throw new SourceInitException($"NVML ({library}, driver {version}) found no GPU on this node", noHardware: true);
             }
 
             Log.NvmlStarted(logger, library, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);

@@ -31,6 +31,7 @@ public sealed class NvmlSource : IDeviceSource
     private CancellationTokenSource? _retryCancel;
     private Task? _retry;
     private bool _disposed;
+    private readonly WarningThrottle _retryWarnings;
 
     public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers)
     {
@@ -42,6 +43,7 @@ public sealed class NvmlSource : IDeviceSource
         _sink = sink;
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
+        _retryWarnings = new WarningThrottle(options.RetryWarningInterval);
         _metrics = new NvmlMetrics(() => MigGpusSkipped, sink);
     }
 
@@ -91,9 +93,11 @@ public sealed class NvmlSource : IDeviceSource
             try
             {
                 StartSession(config.Health);
+                _sink.SourceRunning(SourceKind.Nvml);
             }
             catch (SourceInitException e) when (!_options.FailOnInitError)
             {
+                _sink.SourceFailed(SourceKind.Nvml, e);
                 Log.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
                 PublishCurrent();
                 StartRetry();
@@ -202,6 +206,8 @@ public sealed class NvmlSource : IDeviceSource
 
                 StartSession(health);
                 Log.RetrySucceeded(_logger);
+                _retryWarnings.Reset();
+                _sink.SourceRunning(SourceKind.Nvml);
                 _retry = null;
                 _retryCancel?.Dispose();
                 _retryCancel = null;
@@ -209,17 +215,27 @@ public sealed class NvmlSource : IDeviceSource
             }
             catch (SourceInitException e)
             {
-                Log.RetryFailed(_logger, e.Message);
+                RetryFailed(e);
             }
             catch (Exception e)
             {
                 // Whatever went wrong, the daemon asked to keep trying rather than fail.
-                Log.RetryFailed(_logger, e.ToString());
+                RetryFailed(new SourceInitException($"the nvml source failed to start: {e}", e));
             }
             finally
             {
                 _apply.Release();
             }
+        }
+    }
+
+    /// <summary>Counts every failed retry; logs it at Warning when the reason changed or the last warning is old enough.</summary>
+    private void RetryFailed(SourceInitException e)
+    {
+        _sink.SourceFailed(SourceKind.Nvml, e);
+        if (_retryWarnings.ShouldLog(e.Message, _time.GetUtcNow(), out var suppressed))
+        {
+            Log.RetryFailed(_logger, e.Message, suppressed, _options.RetryWarningInterval.TotalMinutes);
         }
     }
 
