@@ -36,6 +36,8 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     private System.Threading.RateLimiting.RateLimiter? _podResourcesLimiter;
     private int _rejectCount;
     private string _rejectMessage = "";
+    private TaskCompletionSource? _hold;
+    private int _registerCalls;
 
     public EmulatedKubelet(string directory, ILoggerFactory? loggers = null, TimeProvider? time = null)
     {
@@ -88,6 +90,9 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     }
 
     public bool IsRunning => _app is not null;
+
+    /// <summary>Register calls received, accepted or not.</summary>
+    public int RegisterCalls => Volatile.Read(ref _registerCalls);
 
     /// <summary>The current connection per resource name.</summary>
     public IReadOnlyDictionary<string, PluginConnection> Plugins
@@ -272,8 +277,46 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Makes every Register call hang (as a wedged kubelet does) until the returned release is disposed or the caller
+    /// gives up.
+    /// </summary>
+    public IDisposable HoldRegistrations()
+    {
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            _hold = hold;
+        }
+
+        return new Release(() =>
+        {
+            lock (_lock)
+            {
+                if (_hold == hold)
+                {
+                    _hold = null;
+                }
+            }
+
+            hold.TrySetResult();
+        });
+    }
+
     internal async Task<Empty> RegisterAsync(RegisterRequest request, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _registerCalls);
+        Task? held;
+        lock (_lock)
+        {
+            held = _hold?.Task;
+        }
+
+        if (held is not null)
+        {
+            await held.WaitAsync(cancellationToken);
+        }
+
         var error = Validate(request);
         lock (_lock)
         {
@@ -415,6 +458,11 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    private sealed class Release(Action release) : IDisposable
+    {
+        public void Dispose() => release();
+    }
 
     private sealed class RegistrationService(EmulatedKubelet kubelet) : Registration.RegistrationBase
     {

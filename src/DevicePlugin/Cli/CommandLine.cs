@@ -17,7 +17,9 @@ public static class CommandLine
     private static readonly Flag[] Flags =
     [
         new("kubelet-dir", "DIR", DaemonOptions.DefaultKubeletDirectory, "holds the kubelet's kubelet.sock; the plugin creates its own sockets here", false,
-            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { KubeletDirectory = v }, null)),
+            (o, v) => v.Length == 0 ? (null, "must not be empty")
+                : !Path.IsPathFullyQualified(v) ? (null, $"must be an absolute path, not \"{v}\" (the kubelet registers endpoints inside an absolute directory)")
+                : (o with { KubeletDirectory = v }, null)),
         new("config", "FILE", "none", "YAML configuration; watched, and a change is applied without a restart", false,
             (o, v) => (o with { ConfigPath = v.Length == 0 ? null : v }, null)),
         new("sysfs-root", "DIR", "/sys", "where sysfs is read", false,

@@ -49,4 +49,10 @@ internal static partial class KubeletLog
 
     [LoggerMessage(16, LogLevel.Information, "{Resource}: PreStartContainer refused: {Message}")]
     public static partial void PreStartRefused(ILogger logger, string resource, string message);
+
+    [LoggerMessage(17, LogLevel.Debug, "{Resource}: registration still failing, retrying in {DelayMs} ms: {Message}")]
+    public static partial void RegistrationStillFailing(ILogger logger, string resource, long delayMs, string message);
+
+    [LoggerMessage(18, LogLevel.Warning, "{Resource}: a new kubelet.sock appeared while Register was pending; abandoning that call and registering with the new kubelet")]
+    public static partial void RegisterAbandoned(ILogger logger, string resource);
 }

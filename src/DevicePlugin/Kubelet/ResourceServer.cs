@@ -23,13 +23,23 @@ public sealed class ResourceServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
+    private static int s_staging;
+
     private readonly Lock _lock = new();
     private WebApplication? _app;
     private StreamLifetime? _lifetime;
     private Task _loop = Task.CompletedTask;
+
+    // Guarded by _lock: what the loop is asked to do, where registration stands, and the Register call in flight.
     private bool _recreate = true;
     private bool _reregister = true;
+    private RegistrationState _state = RegistrationState.Pending;
+    private KubeletSocketIdentity? _registeredWith;
+    private KubeletSocketIdentity? _registeringWith;
+    private CancellationTokenSource? _registerCall;
+    private string? _abandonReason;
     private string? _lastError;
+    private string? _lastLoggedError;
 
     public ResourceServer(ResourceSnapshot initial, ResourceServerContext context)
     {
@@ -50,15 +60,42 @@ public sealed class ResourceServer : IAsyncDisposable
 
     public SnapshotFeed Feed { get; }
 
-    public RegistrationState State { get; private set; } = RegistrationState.Pending;
+    public RegistrationState State
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state;
+            }
+        }
+    }
 
-    public string? LastError => _lastError;
+    public string? LastError
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lastError;
+            }
+        }
+    }
 
     /// <summary>ListAndWatch streams open now.</summary>
     public int OpenStreams => _lifetime?.OpenStreams ?? 0;
 
     /// <summary>Identity of the kubelet.sock we last registered with, to notice a kubelet restart.</summary>
-    public KubeletSocketIdentity? RegisteredWith { get; private set; }
+    public KubeletSocketIdentity? RegisteredWith
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _registeredWith;
+            }
+        }
+    }
 
     public static string EndpointFor(string resourceName) => "dp-" + resourceName.Replace('/', '_') + ".sock";
 
@@ -93,27 +130,73 @@ public sealed class ResourceServer : IAsyncDisposable
         _wake.Release();
     }
 
-    /// <summary>Called on every kubelet-directory check: re-registers when our socket is gone or the kubelet restarted.</summary>
+    /// <summary>
+    /// Called on every kubelet-directory check: re-registers when our socket is gone or the kubelet restarted, and
+    /// abandons a Register call that hangs on a kubelet that has since been replaced. The check and the state change
+    /// are one step under the lock, and the loop leaves <see cref="RegistrationState.Registered"/> under the same lock
+    /// before it deletes its own socket, so our own socket recreation is never taken for a kubelet restart.
+    /// </summary>
     public void CheckKubelet(KubeletSocketIdentity? kubelet)
     {
-        if (State == RegistrationState.Registered)
+        string? restarted = null;
+        CancellationTokenSource? abandon = null;
+        var wake = false;
+        lock (_lock)
         {
-            if (!File.Exists(SocketPath))
+            if (_state == RegistrationState.Registered)
             {
-                KubeletLog.KubeletRestarted(_logger, ResourceName, $"our socket {Endpoint} was deleted");
-                State = RegistrationState.Pending;
-                RequestReRegistration(recreateSocket: true);
+                if (!File.Exists(SocketPath))
+                {
+                    restarted = $"our socket {Endpoint} was deleted";
+                }
+                else if (kubelet is not null && _registeredWith is not null && kubelet != _registeredWith)
+                {
+                    restarted = "kubelet.sock was created anew";
+                }
+
+                if (restarted is not null)
+                {
+                    _state = RegistrationState.Pending;
+                    _reregister = true;
+                    _recreate = true;
+                    wake = true;
+                }
             }
-            else if (kubelet is not null && RegisteredWith is not null && kubelet != RegisteredWith)
+            else if (_registerCall is not null)
             {
-                KubeletLog.KubeletRestarted(_logger, ResourceName, "kubelet.sock was created anew");
-                State = RegistrationState.Pending;
-                RequestReRegistration(recreateSocket: true);
+                if (kubelet is not null && _registeringWith is not null && kubelet != _registeringWith && _abandonReason is null)
+                {
+                    _abandonReason = "a new kubelet.sock appeared while Register was pending";
+                    abandon = _registerCall;
+                }
+            }
+            else if (kubelet is not null)
+            {
+                // The kubelet (re)appeared while we wait to retry: try now rather than at the end of the backoff.
+                wake = true;
             }
         }
-        else if (kubelet is not null)
+
+        if (restarted is not null)
         {
-            // The kubelet (re)appeared while we wait to retry: try now rather than at the end of the backoff.
+            KubeletLog.KubeletRestarted(_logger, ResourceName, restarted);
+        }
+
+        if (abandon is not null)
+        {
+            KubeletLog.RegisterAbandoned(_logger, ResourceName);
+            try
+            {
+                abandon.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The call ended meanwhile.
+            }
+        }
+
+        if (wake)
+        {
             _wake.Release();
         }
     }
@@ -131,6 +214,12 @@ public sealed class ResourceServer : IAsyncDisposable
                 reregister = _reregister;
                 _recreate = false;
                 _reregister = false;
+                if (recreate || reregister)
+                {
+                    // Leave Registered before touching the socket: a directory check that sees it missing now is
+                    // looking at our own recreation, not at a kubelet restart.
+                    _state = RegistrationState.Pending;
+                }
             }
 
             if (recreate || reregister)
@@ -153,14 +242,27 @@ public sealed class ResourceServer : IAsyncDisposable
                 }
                 catch (Exception e)
                 {
-                    State = RegistrationState.Failed;
-                    _lastError = e is RpcException rpc ? rpc.Status.Detail : e.Message;
-                    _context.Metrics.Registration(ResourceName, ok: false);
-                    KubeletLog.RegistrationFailed(_logger, ResourceName, (long)delay.TotalMilliseconds, _lastError);
+                    var error = e is RpcException rpc ? rpc.Status.Detail : e.Message;
+                    bool repeated;
                     lock (_lock)
                     {
+                        _state = RegistrationState.Failed;
+                        _lastError = error;
+                        repeated = error == _lastLoggedError;
+                        _lastLoggedError = error;
                         _reregister = true;
                         _recreate |= _app is null;
+                    }
+
+                    _context.Metrics.Registration(ResourceName, ok: false);
+                    if (repeated)
+                    {
+                        // The same cause again: one line when it starts, not one per retry.
+                        KubeletLog.RegistrationStillFailing(_logger, ResourceName, (long)delay.TotalMilliseconds, error);
+                    }
+                    else
+                    {
+                        KubeletLog.RegistrationFailed(_logger, ResourceName, (long)delay.TotalMilliseconds, error);
                     }
 
                     // Wait for the backoff, or earlier when the kubelet directory changes.
@@ -191,7 +293,22 @@ public sealed class ResourceServer : IAsyncDisposable
 
     private async Task ServeAsync(CancellationToken token)
     {
+        var directory = _context.KubeletDirectory;
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException(
+                $"the kubelet directory {directory} does not exist (is the kubelet running, and is the directory mounted into the container?)");
+        }
+
         DeleteSocketFile();
+
+        // The socket is bound inside a private directory (0700: nobody else can reach it there), made 0600, and then
+        // renamed into the kubelet directory, so it never exists there with any other mode, whatever the umask.
+        var staging = Path.Combine(directory, $".dp-staging-{Environment.ProcessId}-{Interlocked.Increment(ref s_staging)}");
+        var staged = Path.Combine(staging, "s");
+        DeleteStaging(staging);
+        Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
         var lifetime = new StreamLifetime();
         // The empty builder reads no configuration files, environment or command line: start-up is on the
         // registration path, and everything this server needs is set here.
@@ -202,7 +319,7 @@ public sealed class ResourceServer : IAsyncDisposable
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ListenUnixSocket(SocketPath, o => o.Protocols = HttpProtocols.Http2);
+            k.ListenUnixSocket(staged, o => o.Protocols = HttpProtocols.Http2);
             k.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
         });
         builder.Services.AddGrpc(o => o.Interceptors.Add<GrpcMetricsInterceptor>());
@@ -214,25 +331,39 @@ public sealed class ResourceServer : IAsyncDisposable
         try
         {
             await app.StartAsync(token);
+            // Only the kubelet (root) may talk to us.
+            File.SetUnixFileMode(staged, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.Move(staged, SocketPath, overwrite: true);
         }
         catch (Exception e)
         {
             KubeletLog.ServeFailed(_logger, ResourceName, SocketPath, e.Message);
             await app.DisposeAsync();
             lifetime.Dispose();
+            DeleteStaging(staging);
             throw;
         }
 
-        // Only the kubelet (root) may talk to us.
-        File.SetUnixFileMode(SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        DeleteStaging(staging);
         _app = app;
         _lifetime = lifetime;
         KubeletLog.Serving(_logger, ResourceName, SocketPath);
     }
 
+    private static void DeleteStaging(string staging)
+    {
+        try
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not there (the usual case), or already going.
+        }
+    }
+
     private async Task RegisterAsync(CancellationToken token)
     {
-        State = RegistrationState.Pending;
         var started = Stopwatch.GetTimestamp();
         var kubelet = KubeletSocketIdentity.Read(_context.KubeletSocket)
             ?? throw new IOException($"the kubelet socket {_context.KubeletSocket} does not exist (kubelet not running?)");
@@ -246,12 +377,53 @@ public sealed class ResourceServer : IAsyncDisposable
             ResourceName = ResourceName,
             Options = DevicePluginService.OptionsFor(snapshot),
         };
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
-        await client.RegisterAsync(request, cancellationToken: timeout.Token);
-        RegisteredWith = kubelet;
-        State = RegistrationState.Registered;
-        _lastError = null;
+
+        // The call ends at the 30 s timeout, at shutdown, or as soon as a directory check sees a new kubelet.sock:
+        // a kubelet that hangs inside Register and is then replaced must not hold up the next registration.
+        var call = CancellationTokenSource.CreateLinkedTokenSource(token);
+        call.CancelAfter(TimeSpan.FromSeconds(30));
+        lock (_lock)
+        {
+            _registeringWith = kubelet;
+            _registerCall = call;
+            _abandonReason = null;
+        }
+
+        try
+        {
+            await client.RegisterAsync(request, cancellationToken: call.Token);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Cancelled or StatusCode.DeadlineExceeded && !token.IsCancellationRequested)
+        {
+            string? abandoned;
+            lock (_lock)
+            {
+                abandoned = _abandonReason;
+            }
+
+            throw new IOException(abandoned is null
+                ? "the kubelet did not answer Register within 30 s"
+                : $"Register abandoned: {abandoned}", e);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _registerCall = null;
+                _registeringWith = null;
+            }
+
+            call.Dispose();
+        }
+
+        lock (_lock)
+        {
+            _registeredWith = kubelet;
+            _state = RegistrationState.Registered;
+            _lastError = null;
+            _lastLoggedError = null;
+        }
+
         _context.Metrics.Registration(ResourceName, ok: true);
         KubeletLog.Registered(_logger, ResourceName, snapshot.Advertised.Length, Endpoint,
             (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -317,7 +489,11 @@ public sealed class ResourceServer : IAsyncDisposable
 
         await StopServingAsync();
         DeleteSocketFile();
-        State = RegistrationState.Pending;
+        lock (_lock)
+        {
+            _state = RegistrationState.Pending;
+        }
+
         KubeletLog.Stopped(_logger, ResourceName, SocketPath);
     }
 

@@ -58,13 +58,12 @@ public sealed class MetricsEndpoint : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // The empty builder reads no appsettings.json from the working directory and so watches nothing: in a
-        // container the working directory is /, and a file watcher there would walk the mounted /sys and /dev.
+        // The empty builder reads no appsettings*.json, ASPNETCORE_*/DOTNET_* variables or command line: nothing from
+        // outside the daemon's own flags can add a listener (Kestrel__Endpoints, ASPNETCORE_URLS) or change logging,
+        // and nothing watches the working directory (/ in a container, where /sys and /dev are mounted).
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
         builder.Services.AddRoutingCore();
-        builder.Services.AddSingleton<ILoggerFactory>(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
-        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.WebHost.ConfigureKestrel(k => k.Listen(_endpoint));
         var app = builder.Build();
         app.MapGet("/healthz", () => Results.Text("ok\n"));

@@ -62,6 +62,8 @@ public sealed class CommandLineTests
     [InlineData(new[] { "--fail-on-init-error=maybe" }, "--fail-on-init-error: \"maybe\" is not true or false")]
     [InlineData(new[] { "--metrics-address", "nowhere" }, "--metrics-address")]
     [InlineData(new[] { "stray" }, "unexpected argument \"stray\"")]
+    [InlineData(new[] { "--kubelet-dir", "device-plugins" }, "--kubelet-dir: must be an absolute path, not \"device-plugins\"")]
+    [InlineData(new[] { "--kubelet-dir=./k" }, "--kubelet-dir: must be an absolute path")]
     public void Bad_flags_are_errors_that_name_the_flag(string[] args, string message)
     {
         var result = Parse(args);

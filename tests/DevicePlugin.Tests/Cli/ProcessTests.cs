@@ -27,6 +27,14 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task A_relative_kubelet_directory_exits_two_naming_it()
+    {
+        var (code, _, stderr) = await DaemonProcess.RunAsync(["--kubelet-dir", "device-plugins", "--metrics-address="]);
+        Assert.Equal(2, code);
+        Assert.Equal("device-plugin: --kubelet-dir: must be an absolute path, not \"device-plugins\" (the kubelet registers endpoints inside an absolute directory)", stderr.Trim());
+    }
+
+    [Fact]
     public async Task A_bad_environment_variable_exits_two_naming_it()
     {
         var (code, _, stderr) = await DaemonProcess.RunAsync([], new Dictionary<string, string> { ["DP_LOG_FORMAT"] = "xml" });

@@ -98,7 +98,9 @@ public sealed class MetricFamiliesTests
             ("resource", Configs.Gpu), ("device", "sim-1"), ("to", "Unhealthy"), ("cause", "config")));
         Assert.Single(metrics.Of("device_plugin_device_health_transitions_total"));
         Assert.Equal(1, metrics.Value("device_plugin_config_reloads_total", ("result", "applied")));
-        Assert.Single(node.Logs.Lines, m => m.Contains("device sim-1 is now Unhealthy (cause config", StringComparison.Ordinal));
+        const string line = "device sim-1 is now Unhealthy (cause config";
+        await Eventually.TrueAsync(() => node.Logs.Contains(line), "the transition is logged");
+        Assert.Single(node.Logs.Lines, m => m.Contains(line, StringComparison.Ordinal));
 
         await node.WriteConfigAsync(Configs.Simulated());
         await plugin.WaitForListAsync(l => l.IsHealthy("sim-1"), PluginNode.Wait);

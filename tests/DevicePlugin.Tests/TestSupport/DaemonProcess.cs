@@ -10,15 +10,28 @@ public sealed class DaemonProcess : IDisposable
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
 
-    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null)
+    /// <param name="workingDirectory">the process's working directory (default: the test's)</param>
+    /// <param name="umask">when set, the process starts under this umask (through <c>sh -c 'umask …; exec …'</c>, same pid)</param>
+    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null, string? umask = null)
     {
-        var info = new ProcessStartInfo(ExecutablePath)
+        var info = new ProcessStartInfo(umask is null ? ExecutablePath : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? "",
         };
+        if (workingDirectory is not null)
+        {
+            info.WorkingDirectory = workingDirectory;
+        }
+
+        if (umask is not null)
+        {
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"umask {umask} && exec \"$0\" \"$@\"");
+            info.ArgumentList.Add(ExecutablePath);
+        }
+
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);

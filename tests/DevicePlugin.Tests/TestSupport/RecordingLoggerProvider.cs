@@ -25,6 +25,7 @@ public sealed class RecordingLoggerProvider : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner._lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)}");
+            owner._lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)}"
+                + (exception is null ? "" : Environment.NewLine + exception));
     }
 }

@@ -62,7 +62,9 @@ public sealed class NvmlDaemonTests
         Assert.Equal(1, metrics.Value("device_plugin_device_health", ("device", "GPU-test-2")));
         Assert.Equal(1, metrics.Value("device_plugin_device_health_transitions_total", ("resource", "nvidia.com/gpu"), gpu1, ("to", "Unhealthy"), ("cause", "xid")));
         Assert.Equal(0, metrics.Value("device_plugin_device_faults_total", gpu1, ("kind", "dbe")));
-        Assert.Single(node.Logs.Lines, l => l.Contains("device GPU-test-1 is now Unhealthy (cause xid: XID 79", StringComparison.Ordinal));
+        const string line = "device GPU-test-1 is now Unhealthy (cause xid: XID 79";
+        await Eventually.TrueAsync(() => node.Logs.Contains(line), "the transition is logged");
+        Assert.Single(node.Logs.Lines, l => l.Contains(line, StringComparison.Ordinal));
     }
 
     [Fact]
