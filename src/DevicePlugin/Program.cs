@@ -15,6 +15,11 @@ public static class Program
             return await DemoCommand.RunAsync(args[1..]);
         }
 
+        if (args.Length > 0 && args[0] == "conformance")
+        {
+            return await Conformance.ConformanceCommand.RunAsync(args[1..]);
+        }
+
         if (args.Length > 0 && args[0] == "kubelet-emulator")
         {
             return await KubeletEmulatorCommand.RunAsync(args[1..]);

@@ -21,6 +21,7 @@ internal static class DeviceManager
     /// <param name="inUse">Every device of the resource held by any pod, this one included (reusable ones too).</param>
     /// <param name="explicitHint">The container's own NUMA affinity, if any.</param>
     /// <param name="policy">The Topology Manager policy for a computed hint.</param>
+    /// <param name="cancellationToken">Cancels the calls to the plugin.</param>
     public static async Task<Choice> ChooseAsync(
         PluginConnection plugin, int count, IReadOnlyCollection<string> reusable, IReadOnlySet<string> inUse,
         IReadOnlyList<long>? explicitHint, TopologyPolicy policy, CancellationToken cancellationToken)

@@ -19,13 +19,17 @@ namespace DevicePlugin.KubeletEmulator;
 /// </summary>
 public sealed partial class EmulatedKubelet : IAsyncDisposable
 {
+    /// <summary>The Registration socket's file name in the directory.</summary>
     public const string SocketName = "kubelet.sock";
+    /// <summary>The kubelet's checkpoint file, which a restart leaves alone.</summary>
     public const string CheckpointName = "kubelet_internal_checkpoint";
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, PluginConnection> _plugins = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _generations = new(StringComparer.Ordinal);
     private readonly List<string> _rejections = [];
+    private readonly List<RegistrationAttempt> _attempts = [];
+    private readonly List<PluginConnection> _detached = [];
     private readonly ILoggerFactory? _loggers;
     private readonly TimeProvider _time;
     private readonly ChangeSignal _changed = new();
@@ -39,6 +43,10 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     private TaskCompletionSource? _hold;
     private int _registerCalls;
 
+    /// <summary>An emulated kubelet for the device plugin directory <paramref name="directory"/>; nothing happens until <see cref="StartAsync"/>.</summary>
+    /// <param name="directory">The device plugin directory (the kubelet's <c>/var/lib/kubelet/device-plugins</c>).</param>
+    /// <param name="loggers">Where the emulator's ASP.NET Core servers log; null logs nothing.</param>
+    /// <param name="time">The clock for recorded times; the system clock by default.</param>
     public EmulatedKubelet(string directory, ILoggerFactory? loggers = null, TimeProvider? time = null)
     {
         Directory = Path.GetFullPath(directory);
@@ -46,8 +54,10 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
         _time = time ?? TimeProvider.System;
     }
 
+    /// <summary>The device plugin directory, as a full path.</summary>
     public string Directory { get; }
 
+    /// <summary>The Registration socket plugins dial: <c>DIR/kubelet.sock</c>.</summary>
     public string SocketPath => Path.Combine(Directory, SocketName);
 
     /// <summary>
@@ -77,6 +87,24 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     /// <summary>Called after each accepted registration (from the Register call, after the dial-back).</summary>
     public event Action<PluginConnection>? Registered;
 
+    /// <summary>Called when a plugin's ListAndWatch stream delivers a list (on the stream's reader; keep it short).</summary>
+    public event Action<PluginConnection, RecordedList>? ListReceived;
+
+    /// <summary>Called when a plugin's ListAndWatch stream ends, for whatever reason (see <see cref="PluginConnection.StreamEndStatus"/>).</summary>
+    public event Action<PluginConnection>? StreamEnded;
+
+    /// <summary>Every Register call received since construction, oldest first, accepted or not.</summary>
+    public IReadOnlyList<RegistrationAttempt> RegistrationAttempts
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _attempts.ToArray();
+            }
+        }
+    }
+
     /// <summary>The messages of refused registrations, oldest first.</summary>
     public IReadOnlyList<string> Rejections
     {
@@ -89,6 +117,13 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Completes at the next change: a registration attempt, a list, a stream end, a pod admitted or removed. Take it,
+    /// re-read the state you wait for, then await it.
+    /// </summary>
+    public Task NextChange => _changed.Next;
+
+    /// <summary>True between <see cref="StartAsync"/> and <see cref="StopAsync()"/>.</summary>
     public bool IsRunning => _app is not null;
 
     /// <summary>Register calls received, accepted or not.</summary>
@@ -106,6 +141,11 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts as the kubelet does: creates the directory (0750), deletes every socket in it except the checkpoint,
+    /// listens on <see cref="SocketPath"/>, and serves PodResources when <see cref="PodResourcesSocketPath"/> is set.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It is already running.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (_app is not null)
@@ -174,7 +214,9 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     }
 
     /// <summary>Stops listening and drops every plugin connection (their streams end), as a kubelet going away.</summary>
-    public async Task StopAsync()
+    public Task StopAsync() => StopAsync(closeStreams: true);
+
+    private async Task<IReadOnlyList<PluginConnection>> StopAsync(bool closeStreams)
     {
         var app = _app;
         _app = null;
@@ -183,11 +225,18 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
         {
             plugins = _plugins.Values.ToArray();
             _plugins.Clear();
+            if (!closeStreams)
+            {
+                _detached.AddRange(plugins);
+            }
         }
 
-        foreach (var p in plugins)
+        if (closeStreams)
         {
-            await p.DisposeAsync();
+            foreach (var p in plugins.Concat(TakeDetached()))
+            {
+                await p.DisposeAsync();
+            }
         }
 
         if (app is not null)
@@ -209,6 +258,17 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
 
         _podResourcesLimiter?.Dispose();
         _podResourcesLimiter = null;
+        return plugins;
+    }
+
+    private PluginConnection[] TakeDetached()
+    {
+        lock (_lock)
+        {
+            var detached = _detached.ToArray();
+            _detached.Clear();
+            return detached;
+        }
     }
 
     /// <summary>A kubelet restart: stop, then start again (which wipes every socket in the directory).</summary>
@@ -216,6 +276,18 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
     {
         await StopAsync();
         await StartAsync();
+    }
+
+    /// <summary>
+    /// A kubelet restart that leaves the old ListAndWatch streams open on the emulator's side, so a test can see
+    /// whether the plugin ends them when it registers again. Returns the old connections (closed at the next
+    /// <see cref="StopAsync()"/> or dispose).
+    /// </summary>
+    public async Task<IReadOnlyList<PluginConnection>> RestartKeepingStreamsAsync()
+    {
+        var old = await StopAsync(closeStreams: false);
+        await StartAsync();
+        return old;
     }
 
     /// <summary>Waits for a registration of <paramref name="resourceName"/> whose generation is at least <paramref name="minGeneration"/>.</summary>
@@ -317,6 +389,65 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
             await held.WaitAsync(cancellationToken);
         }
 
+        var receivedAt = _time.GetUtcNow();
+        var (serving, problem) = await ProbeEndpointAsync(request.Endpoint, cancellationToken);
+        var error = await RegisterCheckedAsync(request, cancellationToken);
+        lock (_lock)
+        {
+            _attempts.Add(new RegistrationAttempt(receivedAt, request, serving, problem, error));
+        }
+
+        _changed.Notify();
+        if (error is not null)
+        {
+            throw new RpcException(new Status(StatusCode.Unknown, error));
+        }
+
+        PluginConnection? connection;
+        lock (_lock)
+        {
+            _plugins.TryGetValue(request.ResourceName, out connection);
+        }
+
+        if (connection is not null)
+        {
+            Registered?.Invoke(connection);
+        }
+
+        return new Empty();
+    }
+
+    /// <summary>Connects to the endpoint once, as a plain socket, to see whether anything serves there yet.</summary>
+    private async Task<(bool Serving, string? Problem)> ProbeEndpointAsync(string endpoint, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(endpoint) || endpoint.Contains('/', StringComparison.Ordinal))
+        {
+            return (false, $"endpoint \"{endpoint}\" is not a file name");
+        }
+
+        var path = Path.Combine(Directory, endpoint);
+        if (!File.Exists(path))
+        {
+            return (false, $"{path} does not exist");
+        }
+
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path), timeout.Token);
+            return (true, null);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            return (false, $"{path} did not accept a connection: {e.Message}");
+        }
+    }
+
+    /// <summary>Validates, dials back and stores the connection; returns the refusal message or null.</summary>
+    private async Task<string?> RegisterCheckedAsync(RegisterRequest request, CancellationToken cancellationToken)
+    {
         var error = Validate(request);
         lock (_lock)
         {
@@ -334,8 +465,7 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
                 _rejections.Add(error);
             }
 
-            _changed.Notify();
-            throw new RpcException(new Status(StatusCode.Unknown, error));
+            return error;
         }
 
         int generation;
@@ -353,7 +483,7 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
             await previous.DisposeAsync();
         }
 
-        var connection = new PluginConnection(request, Path.Combine(Directory, request.Endpoint), generation, _time);
+        var connection = new PluginConnection(request, Path.Combine(Directory, request.Endpoint), generation, _time, OnList, OnStreamEnded);
         try
         {
             await connection.ConnectAsync(cancellationToken);
@@ -367,8 +497,7 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
                 _rejections.Add(message);
             }
 
-            _changed.Notify();
-            throw new RpcException(new Status(StatusCode.Unknown, message));
+            return message;
         }
 
         lock (_lock)
@@ -376,9 +505,19 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
             _plugins[request.ResourceName] = connection;
         }
 
+        return null;
+    }
+
+    private void OnList(PluginConnection connection, RecordedList list)
+    {
         _changed.Notify();
-        Registered?.Invoke(connection);
-        return new Empty();
+        ListReceived?.Invoke(connection, list);
+    }
+
+    private void OnStreamEnded(PluginConnection connection)
+    {
+        _changed.Notify();
+        StreamEnded?.Invoke(connection);
     }
 
     private string? Validate(RegisterRequest request)
@@ -457,6 +596,7 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the emulator (see <see cref="StopAsync()"/>).</summary>
     public async ValueTask DisposeAsync() => await StopAsync();
 
     private sealed class Release(Action release) : IDisposable

@@ -19,9 +19,17 @@ public sealed class PluginConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ChangeSignal _changed = new();
     private Task _reader = Task.CompletedTask;
+    private int _disposed;
 
-    internal PluginConnection(RegisterRequest request, string socketPath, int generation, TimeProvider time)
+    private readonly Action<PluginConnection, RecordedList>? _onList;
+    private readonly Action<PluginConnection>? _onEnded;
+
+    internal PluginConnection(
+        RegisterRequest request, string socketPath, int generation, TimeProvider time,
+        Action<PluginConnection, RecordedList>? onList = null, Action<PluginConnection>? onEnded = null)
     {
+        _onList = onList;
+        _onEnded = onEnded;
         ResourceName = request.ResourceName;
         Endpoint = request.Endpoint;
         SocketPath = socketPath;
@@ -33,10 +41,13 @@ public sealed class PluginConnection : IAsyncDisposable
         _client = new Api.V1Beta1.DevicePlugin.DevicePluginClient(_channel);
     }
 
+    /// <summary>The registered extended resource name.</summary>
     public string ResourceName { get; }
 
+    /// <summary>The endpoint file name the plugin registered.</summary>
     public string Endpoint { get; }
 
+    /// <summary>The plugin's socket: the endpoint inside the kubelet directory.</summary>
     public string SocketPath { get; }
 
     /// <summary>The options sent in RegisterRequest.</summary>
@@ -48,6 +59,7 @@ public sealed class PluginConnection : IAsyncDisposable
     /// <summary>1 for the first registration of this resource since the emulator started, then 2, ….</summary>
     public int Generation { get; }
 
+    /// <summary>When the registration was accepted (after the dial-back).</summary>
     public DateTimeOffset RegisteredAt { get; }
 
     /// <summary>True once the ListAndWatch stream ended (a real kubelet then marks every device unhealthy).</summary>
@@ -56,6 +68,7 @@ public sealed class PluginConnection : IAsyncDisposable
     /// <summary>How the stream ended: null while open, else the status.</summary>
     public Status? StreamEndStatus { get; private set; }
 
+    /// <summary>Every ListAndWatch list received on this connection, oldest first.</summary>
     public IReadOnlyList<RecordedList> Lists
     {
         get
@@ -67,6 +80,7 @@ public sealed class PluginConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>The newest list, or null before the first.</summary>
     public RecordedList? LatestList
     {
         get
@@ -103,6 +117,7 @@ public sealed class PluginConnection : IAsyncDisposable
                     }
 
                     _changed.Notify();
+                    _onList?.Invoke(this, list);
                 }
 
                 StreamEndStatus = Status.DefaultSuccess;
@@ -122,6 +137,7 @@ public sealed class PluginConnection : IAsyncDisposable
 
             StreamEnded = true;
             _changed.Notify();
+            _onEnded?.Invoke(this);
         }
     }
 
@@ -180,6 +196,15 @@ public sealed class PluginConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Calls GetDevicePluginOptions again (10 s deadline): a plugin that still answers is still serving.</summary>
+    public async Task<DevicePluginOptions> GetDevicePluginOptionsAsync(CancellationToken cancellationToken = default) =>
+        await _client.GetDevicePluginOptionsAsync(new Empty(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellationToken);
+
+    /// <summary>Sends a GetPreferredAllocation request as it is (30 s deadline).</summary>
+    public async Task<PreferredAllocationResponse> GetPreferredAllocationAsync(PreferredAllocationRequest request, CancellationToken cancellationToken = default) =>
+        await _client.GetPreferredAllocationAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken);
+
+    /// <summary>Allocate with one container request for <paramref name="deviceIds"/> (30 s deadline).</summary>
     public Task<AllocateResponse> AllocateAsync(params string[] deviceIds)
     {
         var request = new AllocateRequest();
@@ -189,6 +214,7 @@ public sealed class PluginConnection : IAsyncDisposable
         return AllocateAsync(request);
     }
 
+    /// <summary>Sends <paramref name="request"/> as it is (30 s deadline).</summary>
     public async Task<AllocateResponse> AllocateAsync(AllocateRequest request) =>
         await AllocateAsync(request, CancellationToken.None);
 
@@ -196,6 +222,7 @@ public sealed class PluginConnection : IAsyncDisposable
     public async Task<AllocateResponse> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken) =>
         await _client.AllocateAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken);
 
+    /// <summary>One GetPreferredAllocation call with one container request, as the kubelet sends it; returns that container's IDs.</summary>
     public async Task<IReadOnlyList<string>> GetPreferredAllocationAsync(
         IEnumerable<string> available, IEnumerable<string> mustInclude, int size) =>
         await GetPreferredAllocationAsync(available, mustInclude, size, CancellationToken.None);
@@ -213,6 +240,7 @@ public sealed class PluginConnection : IAsyncDisposable
         return response.ContainerResponses.Count == 0 ? [] : response.ContainerResponses[0].DeviceIDs.ToArray();
     }
 
+    /// <summary>PreStartContainer with <paramref name="deviceIds"/> (30 s deadline).</summary>
     public async Task PreStartContainerAsync(params string[] deviceIds) =>
         await PreStartContainerAsync(deviceIds, CancellationToken.None);
 
@@ -227,6 +255,12 @@ public sealed class PluginConnection : IAsyncDisposable
     /// <summary>Closes the connection as the kubelet does when it replaces or drops an endpoint.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Closed once: a replaced registration's connection may be closed again when the emulator stops.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         try
         {
