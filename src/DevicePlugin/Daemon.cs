@@ -31,6 +31,7 @@ public sealed class Daemon : IAsyncDisposable
     private MetricsEndpoint? _endpoint;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
+    private PodResourcesPoller? _podResources;
     private int _stopped;
 
     public Daemon(DaemonOptions options, PluginConfig config, ILoggerFactory loggers, TimeProvider? time = null, SourceFactory? sources = null)
@@ -95,6 +96,13 @@ public sealed class Daemon : IAsyncDisposable
                     throw new SourceInitException(message, e);
                 }
             }
+        }
+
+        if (_options.PodResourcesSocket.Length > 0)
+        {
+            _podResources = new PodResourcesPoller(_options.PodResourcesSocket, _time, _loggers.CreateLogger<PodResourcesPoller>());
+            _metrics.Holders = _podResources;
+            _podResources.Start();
         }
 
         _manager.Start();
@@ -217,6 +225,12 @@ public sealed class Daemon : IAsyncDisposable
         DaemonLog.Stopping(_logger);
         _configWatcher?.Dispose();
         _kubeletWatcher?.Dispose();
+        if (_podResources is not null)
+        {
+            _metrics.Holders = null;
+            await _podResources.DisposeAsync();
+        }
+
         foreach (var source in _sources.Values)
         {
             await source.DisposeAsync();

@@ -38,6 +38,12 @@ public static class CommandLine
                 : (null, $"\"{v}\" is not HOST:PORT (for example 127.0.0.1:9410 or :9410)")),
         new("fail-on-init-error", "BOOL", "true", "exit 1 when a configured source cannot start; false: log it and serve what did start", true,
             (o, v) => ParseBool(v) is { } b ? (o with { FailOnInitError = b }, null) : (null, $"\"{v}\" is not true or false")),
+        new("pod-resources-socket", "PATH", DaemonOptions.DefaultPodResourcesSocket,
+            "the kubelet's PodResources v1 socket: metrics name the namespace, pod and container on each device while it answers; absent is no error; empty turns it off", false,
+            (o, v) => (o with { PodResourcesSocket = v }, null)),
+        new("nfd-features-file", "PATH", "none",
+            "write Node Feature Discovery labels for the node's devices to this file (atomically), keep it current, delete it at shutdown", false,
+            (o, v) => (o with { NfdFeaturesFile = v.Length == 0 ? null : v }, null)),
         new("log-format", "text|json", "text", "log lines on stderr", false,
             (o, v) => v switch
             {

@@ -5,6 +5,7 @@ public sealed record DaemonOptions
 {
     public const string DefaultKubeletDirectory = "/var/lib/kubelet/device-plugins";
     public const string DefaultMetricsAddress = "0.0.0.0:9410";
+    public const string DefaultPodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock";
 
     public string KubeletDirectory { get; init; } = DefaultKubeletDirectory;
 
@@ -25,4 +26,10 @@ public sealed record DaemonOptions
     public bool FailOnInitError { get; init; } = true;
 
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
+
+    /// <summary>The kubelet's PodResources v1 socket (pods on devices in the metrics); empty turns it off.</summary>
+    public string PodResourcesSocket { get; init; } = DefaultPodResourcesSocket;
+
+    /// <summary>Where to write Node Feature Discovery labels; null: none are written.</summary>
+    public string? NfdFeaturesFile { get; init; }
 }

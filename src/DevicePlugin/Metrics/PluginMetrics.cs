@@ -244,6 +244,12 @@ public sealed class PluginMetrics : IDisposable
         var exported = new HashSet<(string, string, string, string, string)>();
         foreach (var h in holders.Holders)
         {
+            if (!byName.ContainsKey(h.Resource))
+            {
+                // Another plugin's resource: not ours to export.
+                continue;
+            }
+
             var device = PhysicalIdOf(byName.GetValueOrDefault(h.Resource), h.DeviceId);
             if (exported.Add((h.Resource, device, h.Namespace, h.Pod, h.Container)))
             {

@@ -72,6 +72,21 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void Pod_resources_socket_and_nfd_features_file_come_from_flags_or_variables_and_empty_turns_them_off()
+    {
+        var defaults = Parse([]).Options;
+        Assert.Equal("/var/lib/kubelet/pod-resources/kubelet.sock", defaults.PodResourcesSocket);
+        Assert.Null(defaults.NfdFeaturesFile);
+
+        var fromEnv = Parse([], new Hashtable { ["DP_POD_RESOURCES_SOCKET"] = "/run/pr.sock", ["DP_NFD_FEATURES_FILE"] = "/etc/nfd/features.d/dp" }).Options;
+        Assert.Equal(("/run/pr.sock", "/etc/nfd/features.d/dp"), (fromEnv.PodResourcesSocket, fromEnv.NfdFeaturesFile));
+
+        var flagsWin = Parse(["--pod-resources-socket=", "--nfd-features-file", "/x/f"], new Hashtable { ["DP_POD_RESOURCES_SOCKET"] = "/run/pr.sock" }).Options;
+        Assert.Equal(("", "/x/f"), (flagsWin.PodResourcesSocket, flagsWin.NfdFeaturesFile));
+        Assert.Null(Parse(["--nfd-features-file="]).Options.NfdFeaturesFile);
+    }
+
+    [Fact]
     public void A_bad_environment_variable_names_the_variable()
     {
         var result = Parse([], new Hashtable { ["DP_LOG_FORMAT"] = "yaml" });
@@ -83,7 +98,7 @@ public sealed class CommandLineTests
     {
         Assert.True(Parse(["--help"]).Help);
         var usage = CommandLine.Usage();
-        foreach (var flag in new[] { "kubelet-dir", "config", "sysfs-root", "dev-root", "nvml-library", "metrics-address", "fail-on-init-error", "log-format" })
+        foreach (var flag in new[] { "kubelet-dir", "config", "sysfs-root", "dev-root", "nvml-library", "metrics-address", "fail-on-init-error", "log-format", "pod-resources-socket", "nfd-features-file" })
         {
             Assert.Contains("--" + flag, usage, StringComparison.Ordinal);
             Assert.Contains(CommandLine.EnvironmentName(flag), usage, StringComparison.Ordinal);

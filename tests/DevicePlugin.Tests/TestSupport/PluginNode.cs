@@ -29,6 +29,7 @@ public sealed class PluginNode : IAsyncDisposable
             KubeletDirectory = KubeletDirectory,
             ConfigPath = ConfigPath,
             MetricsAddress = "127.0.0.1:0",
+            PodResourcesSocket = PodResourcesSocket,
             SysfsRoot = _dir.Combine("sys"),
             DevRoot = _dir.Combine("dev"),
         };

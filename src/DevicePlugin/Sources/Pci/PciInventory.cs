@@ -421,6 +421,7 @@ internal sealed class PciInventory
         attributes["device"] = $"0x{info.Device:x4}";
         attributes["class"] = $"0x{info.Class:x6}";
         attributes["driver"] = info.Driver ?? "";
+        attributes["model"] = $"{info.Vendor:x4}:{info.Device:x4}";
         AddIfKnown(attributes, "subsystemVendor", info.SubsystemVendor is { } sv ? $"0x{sv:x4}" : null);
         AddIfKnown(attributes, "subsystemDevice", info.SubsystemDevice is { } sd ? $"0x{sd:x4}" : null);
         AddIfKnown(attributes, "iommuGroup", info.IommuGroup);

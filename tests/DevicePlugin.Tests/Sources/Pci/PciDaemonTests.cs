@@ -55,7 +55,12 @@ public sealed class PciDaemonTests
         gpu0.BindDriver(null);
         var unhealthy = await gpus.WaitForListAsync(l => !l.IsHealthy("0000:03:00.0"), PluginNode.Wait);
         Assert.True(unhealthy.IsHealthy("0000:83:00.0"));
+        var metrics = await Eventually.ValueAsync(node.ScrapeAsync, m => m.Of("device_plugin_device_health", ("device", "0000:03:00.0")).Any(s => s.Value == 0));
         Assert.Contains("device_plugin_device_faults_total{resource=\"amd.com/gpu\",device=\"0000:03:00.0\",kind=\"driver_unbound\",code=\"\"} 1",
-            await node.GetAsync("/metrics"), StringComparison.Ordinal);
+            metrics.Text, StringComparison.Ordinal);
+        Assert.Equal(0, metrics.Value("device_plugin_device_faults_total", ("device", "0000:03:00.0"), ("kind", "aer_fatal")));
+        Assert.Equal(1, metrics.Value("device_plugin_device_health", ("device", "0000:83:00.0"), ("model", "1002:740f"), ("pci_address", "0000:83:00.0")));
+        Assert.Equal(1, metrics.Value("device_plugin_device_health_transitions_total",
+            ("resource", "amd.com/gpu"), ("device", "0000:03:00.0"), ("to", "Unhealthy"), ("cause", "driver_unbound")));
     }
 }
