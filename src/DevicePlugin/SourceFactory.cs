@@ -23,6 +23,7 @@ public static class DeviceSources
                 DriverRoot = options.DriverRoot,
                 SysfsRoot = options.SysfsRoot,
                 DevRoot = options.DevRoot,
+                ProcRoot = options.ProcRoot,
                 FailOnInitError = failOnInitError,
             },
             sink, time, loggers),

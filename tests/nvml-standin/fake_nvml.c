@@ -4,7 +4,8 @@
  *
  * Build:  gcc -shared -fPIC -O2 -o DIR/libnvidia-ml.so.1 fake_nvml.c
  *         add -DNO_OPTIONAL for a "driver" without the optional functions (NUMA, MIG, NVLink, topology,
- *         compute capability, supported event types).
+ *         compute capability, supported event types), or -DNO_MIG for one with nvmlDeviceGetMigMode but without
+ *         the functions that list MIG devices.
  *
  * Each copy of the library finds its own directory with dladdr and reads DIR/nvml.conf on nvmlInit_v2 (when not
  * already initialised), so parallel tests each copy the library into their own directory. Lines of nvml.conf:
@@ -17,14 +18,27 @@
  *   nvlink_switch A COUNT [S]     COUNT links from GPU A to NVSwitch S (default 0; remote PCI info 00000000:FF-S:00.0)
  *   deliver_unregistered 1        deliver every injected event, even of types the GPU was not registered for
  *   gpu key=value ...             one GPU; keys: uuid name memory minor pci numa (N | none) mig (0 | 1 | none)
- *                                 cc (M.m) events (supported event mask, default 0xb) register (ok | notsupported)
+ *                                 cc (M.m) events (supported event mask, default 0xb; 0x10b when mig is 0 or 1)
+ *                                 register (ok | notsupported) migmemory (ok | nopermission: the memory of a GPU
+ *                                 in MIG mode needs CAP_SYS_ADMIN, as on a real driver run unprivileged)
  *                                 a value may be in double quotes to hold spaces
+ *   mig I SLOT PROFILE key=value  a MIG device of GPU I in slot SLOT (0-6; slots may be left empty). PROFILE is
+ *                                 SET:NAME from the built-in profile sets below, or "custom" with gslices=G
+ *                                 cslices=C memorymb=M; keys: uuid (default MIG-00000000-0000-0000-<I>-<SLOT>)
+ *                                 gi (GPU instance id, default SLOT + 1) ci (compute instance id, default 0)
+ * Built-in profile sets (slices and instance memory in MiB as the driver reports them; the GPU's memory line must
+ * hold the parent's total): a100-40gb (1g 2g 3g 4g 7g 1c.3g), h100-80gb (1g 1g.2x 2g 3g 4g 7g),
+ * h200-141gb (1g 1g.2x 2g 3g 4g 7g); 1g.2x is the one-slice profile with twice the memory.
  *
  * Injection while running: append lines to DIR/events; nvmlEventSetWait_v2 polls the file and handles each line once:
  *   xid I CODE     critical XID event on GPU I          dbe I   double-bit ECC event on GPU I
  *   sbe I          single-bit ECC event on GPU I        lost I  GPU I falls off the bus: its calls answer
  *   found I        GPU I answers again                          GPU_IS_LOST, and this wait returns GPU_IS_LOST
  *   waiterror N    this wait returns N
+ *   xid I CODE GI CI / dbe I GI CI   the event attributed to GPU instance GI, compute instance CI of GPU I
+ *   mig I SLOT PROFILE key=value     a MIG device appears (as in nvml.conf); no event is delivered
+ *   migremove I SLOT                 the MIG device in that slot is destroyed; its handle answers NOT_FOUND
+ *   migconfig I                      a MIG configuration change event (0x100) on GPU I, when registered
  * Changing the GPU set while running (handled the same way; the wait goes on, as no NVML event announces them):
  *   addgpu key=value ...   a new GPU, keys as for "gpu"; it takes the next index in file order (after every GPU ever
  *                          configured or added) and is enumerated after the GPUs present
@@ -34,6 +48,7 @@
  * GPU indices (I, A, B) always mean file order, removed GPUs included; NVML's enumeration index may differ.
  *
  * Every NVML call is counted by function: fake_get_call_count("nvmlInit_v2"), fake_total_calls(),
+ * fake_total_calls_except("nvmlEventSetWait_v2"),
  * fake_events_consumed() (lines of DIR/events handled so far).
  */
 #define _GNU_SOURCE
@@ -48,7 +63,7 @@
 typedef int nvmlReturn_t;
 enum {
     NVML_SUCCESS = 0, NVML_ERROR_UNINITIALIZED = 1, NVML_ERROR_INVALID_ARGUMENT = 2, NVML_ERROR_NOT_SUPPORTED = 3,
-    NVML_ERROR_NOT_FOUND = 6, NVML_ERROR_INSUFFICIENT_SIZE = 7, NVML_ERROR_TIMEOUT = 10, NVML_ERROR_GPU_IS_LOST = 15,
+    NVML_ERROR_NO_PERMISSION = 4, NVML_ERROR_NOT_FOUND = 6, NVML_ERROR_INSUFFICIENT_SIZE = 7, NVML_ERROR_TIMEOUT = 10, NVML_ERROR_GPU_IS_LOST = 15,
     NVML_ERROR_UNKNOWN = 999
 };
 
@@ -71,12 +86,21 @@ typedef struct {
 
 typedef struct event_set *nvmlEventSet_t;
 
+typedef struct {
+    unsigned int multiprocessorCount, sharedCopyEngineCount, sharedDecoderCount, sharedEncoderCount, sharedJpegCount,
+        sharedOfaCount, gpuInstanceSliceCount, computeInstanceSliceCount;
+    unsigned long long memorySizeMB;
+} nvmlDeviceAttributes_t;
+
 _Static_assert(sizeof(nvmlPciInfo_t) == 68, "nvmlPciInfo_t");
 _Static_assert(sizeof(nvmlMemory_t) == 24, "nvmlMemory_t");
 _Static_assert(sizeof(nvmlEventData_t) == 32, "nvmlEventData_t");
+_Static_assert(sizeof(nvmlDeviceAttributes_t) == 40, "nvmlDeviceAttributes_t");
 
 #define MAX_GPUS 64
 #define MAX_LINKS 36
+#define MIG_SLOTS 7
+#define NO_INSTANCE 0xFFFFFFFFu
 #define REMOTE_NONE (-1)
 #define REMOTE_SWITCH(s) (-2 - (s)) /* NVSwitch s = 0, 1, ... */
 
@@ -89,6 +113,7 @@ struct gpu {
     int cc_major, cc_minor;
     unsigned long long supported_events;
     int register_not_supported;
+    int mig_memory_no_permission;
     unsigned long long registered;
     int lost;
     int removed;
@@ -97,8 +122,27 @@ struct gpu {
 
 struct event_set { int unused; };
 
+/* A MIG device: its handle is a pointer into migs[][], told apart from GPU handles by address. */
+struct mig {
+    int present;
+    char uuid[96];
+    unsigned gi, ci, gslices, cslices;
+    unsigned long long memory_mb;
+};
+
+struct profile { const char *set, *name; unsigned gslices, cslices; unsigned long long memory_mb; };
+static const struct profile profiles[] = {
+    { "a100-40gb", "1g", 1, 1, 4864 }, { "a100-40gb", "2g", 2, 2, 9856 }, { "a100-40gb", "3g", 3, 3, 19968 },
+    { "a100-40gb", "4g", 4, 4, 19968 }, { "a100-40gb", "7g", 7, 7, 40192 }, { "a100-40gb", "1c.3g", 3, 1, 19968 },
+    { "h100-80gb", "1g", 1, 1, 9984 }, { "h100-80gb", "1g.2x", 1, 1, 19968 }, { "h100-80gb", "2g", 2, 2, 20096 },
+    { "h100-80gb", "3g", 3, 3, 40320 }, { "h100-80gb", "4g", 4, 4, 40320 }, { "h100-80gb", "7g", 7, 7, 80896 },
+    { "h200-141gb", "1g", 1, 1, 16384 }, { "h200-141gb", "1g.2x", 1, 1, 32768 }, { "h200-141gb", "2g", 2, 2, 33280 },
+    { "h200-141gb", "3g", 3, 3, 69632 }, { "h200-141gb", "4g", 4, 4, 69632 }, { "h200-141gb", "7g", 7, 7, 140800 },
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gpu gpus[MAX_GPUS];
+static struct mig migs[MAX_GPUS][MIG_SLOTS];
 static int gpu_count; /* GPUs configured or added, removed ones included */
 static int topology[MAX_GPUS][MAX_GPUS];
 static int init_refs;
@@ -119,7 +163,9 @@ static struct event_set the_set;
     X(nvmlDeviceGetCudaComputeCapability) X(nvmlDeviceGetNumaNodeId) X(nvmlDeviceGetTopologyCommonAncestor) \
     X(nvmlDeviceGetNvLinkState) X(nvmlDeviceGetNvLinkRemotePciInfo_v2) X(nvmlDeviceGetMigMode) \
     X(nvmlEventSetCreate) X(nvmlDeviceGetSupportedEventTypes) X(nvmlDeviceRegisterEvents) \
-    X(nvmlEventSetWait_v2) X(nvmlEventSetFree)
+    X(nvmlEventSetWait_v2) X(nvmlEventSetFree) X(nvmlDeviceGetMaxMigDeviceCount) \
+    X(nvmlDeviceGetMigDeviceHandleByIndex) X(nvmlDeviceGetGpuInstanceId) X(nvmlDeviceGetComputeInstanceId) \
+    X(nvmlDeviceGetAttributes_v2)
 #define ENUM(f) FN_##f,
 enum { FUNCTIONS(ENUM) FN_COUNT };
 #define NAME(f) #f,
@@ -140,6 +186,15 @@ long fake_total_calls(void)
     long total = 0;
     for (int i = 0; i < FN_COUNT; i++)
         total += __atomic_load_n(&call_counts[i], __ATOMIC_RELAXED);
+    return total;
+}
+
+long fake_total_calls_except(const char *name)
+{
+    long total = 0;
+    for (int i = 0; i < FN_COUNT; i++)
+        if (strcmp(function_names[i], name) != 0)
+            total += __atomic_load_n(&call_counts[i], __ATOMIC_RELAXED);
     return total;
 }
 
@@ -205,6 +260,7 @@ static void parse_gpu(char *cursor)
     g->supported_events = 0xb;
     for (int l = 0; l < MAX_LINKS; l++) g->link_remote[l] = REMOTE_NONE;
     char *token;
+    int explicit_events = 0;
     while ((token = next_token(&cursor))) {
         char *eq = strchr(token, '=');
         if (!eq) continue;
@@ -218,8 +274,51 @@ static void parse_gpu(char *cursor)
         else if (!strcmp(token, "numa")) g->numa = strcmp(v, "none") ? atoi(v) : -1;
         else if (!strcmp(token, "mig")) g->mig = strcmp(v, "none") ? atoi(v) : -1;
         else if (!strcmp(token, "cc")) sscanf(v, "%d.%d", &g->cc_major, &g->cc_minor);
-        else if (!strcmp(token, "events")) g->supported_events = strtoull(v, NULL, 0);
+        else if (!strcmp(token, "events")) { g->supported_events = strtoull(v, NULL, 0); explicit_events = 1; }
         else if (!strcmp(token, "register")) g->register_not_supported = !strcmp(v, "notsupported");
+        else if (!strcmp(token, "migmemory")) g->mig_memory_no_permission = !strcmp(v, "nopermission");
+    }
+    if (g->mig >= 0 && !explicit_events) g->supported_events |= 0x100;
+    memset(migs[gpu_count - 1], 0, sizeof migs[gpu_count - 1]);
+}
+
+/* "I SLOT PROFILE key=value ...": a MIG device (nvml.conf or the events file). */
+static void parse_mig(char *cursor)
+{
+    char *token = next_token(&cursor);
+    int index = token ? atoi(token) : -1;
+    token = next_token(&cursor);
+    int slot = token ? atoi(token) : -1;
+    char *profile = next_token(&cursor);
+    if (index < 0 || index >= gpu_count || slot < 0 || slot >= MIG_SLOTS || !profile) return;
+    struct mig *m = &migs[index][slot];
+    memset(m, 0, sizeof *m);
+    m->present = 1;
+    snprintf(m->uuid, sizeof m->uuid, "MIG-00000000-0000-0000-%04d-%012d", index, slot);
+    m->gi = (unsigned)slot + 1;
+    m->ci = 0;
+    char *colon = strchr(profile, ':');
+    if (colon) {
+        *colon = 0;
+        for (size_t p = 0; p < sizeof profiles / sizeof profiles[0]; p++) {
+            if (!strcmp(profiles[p].set, profile) && !strcmp(profiles[p].name, colon + 1)) {
+                m->gslices = profiles[p].gslices;
+                m->cslices = profiles[p].cslices;
+                m->memory_mb = profiles[p].memory_mb;
+            }
+        }
+    }
+    while ((token = next_token(&cursor))) {
+        char *eq = strchr(token, '=');
+        if (!eq) continue;
+        *eq = 0;
+        char *v = eq + 1;
+        if (!strcmp(token, "uuid")) snprintf(m->uuid, sizeof m->uuid, "%s", v);
+        else if (!strcmp(token, "gi")) m->gi = (unsigned)strtoul(v, NULL, 0);
+        else if (!strcmp(token, "ci")) m->ci = (unsigned)strtoul(v, NULL, 0);
+        else if (!strcmp(token, "gslices")) m->gslices = (unsigned)strtoul(v, NULL, 0);
+        else if (!strcmp(token, "cslices")) m->cslices = (unsigned)strtoul(v, NULL, 0);
+        else if (!strcmp(token, "memorymb")) m->memory_mb = strtoull(v, NULL, 0);
     }
 }
 
@@ -276,6 +375,7 @@ static void load_config(void)
         char *key = next_token(&cursor);
         if (!key || key[0] == '#') continue;
         if (!strcmp(key, "gpu")) parse_gpu(cursor);
+        else if (!strcmp(key, "mig")) parse_mig(cursor);
         else if (!strcmp(key, "init_return")) init_return = atoi(cursor);
         else if (!strcmp(key, "driver_version")) { char *v = next_token(&cursor); if (v) snprintf(driver_version, sizeof driver_version, "%s", v); }
         else if (!strcmp(key, "nvlink_max_links")) nvlink_max_links = atoi(cursor);
@@ -300,12 +400,39 @@ static int valid_gpu(nvmlDevice_t d)
     return d >= &gpus[0] && d < &gpus[gpu_count];
 }
 
+/* The MIG device a handle names, or NULL when it is not a MIG handle. */
+static struct mig *as_mig(nvmlDevice_t d)
+{
+    void *p = d;
+    if (p < (void *)&migs[0][0] || p >= (void *)&migs[gpu_count][0]) return NULL;
+    return (struct mig *)p;
+}
+
+static struct gpu *parent_of(struct mig *m)
+{
+    return &gpus[(m - &migs[0][0]) / MIG_SLOTS];
+}
+
 /* Common entry checks for a call on a device: initialised, known handle, not lost. */
 static nvmlReturn_t check_device(nvmlDevice_t d)
 {
     if (!init_refs) return NVML_ERROR_UNINITIALIZED;
     if (!valid_gpu(d)) return NVML_ERROR_INVALID_ARGUMENT;
     if (d->lost || d->removed) return NVML_ERROR_GPU_IS_LOST;
+    return NVML_SUCCESS;
+}
+
+/* Entry checks for a call that takes a GPU or a MIG device handle; *m is set for a MIG handle. */
+static nvmlReturn_t check_any(nvmlDevice_t d, struct mig **m)
+{
+    *m = NULL;
+    if (!init_refs) return NVML_ERROR_UNINITIALIZED;
+    struct mig *mig = as_mig(d);
+    if (!mig) return check_device(d);
+    struct gpu *parent = parent_of(mig);
+    if (parent->lost || parent->removed) return NVML_ERROR_GPU_IS_LOST;
+    if (!mig->present || parent->mig != 1) return NVML_ERROR_NOT_FOUND;
+    *m = mig;
     return NVML_SUCCESS;
 }
 
@@ -412,8 +539,9 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned index, nvmlDevice_t *device)
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned len)
 {
     COUNT(nvmlDeviceGetUUID);
-    nvmlReturn_t r = check_device(d);
-    return r ? r : copy_string(uuid, len, d->uuid);
+    struct mig *m;
+    nvmlReturn_t r = check_any(d, &m);
+    return r ? r : copy_string(uuid, len, m ? m->uuid : d->uuid);
 }
 
 nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned len)
@@ -446,12 +574,15 @@ nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t d, unsigned *minor)
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *memory)
 {
     COUNT(nvmlDeviceGetMemoryInfo);
-    nvmlReturn_t r = check_device(d);
+    struct mig *m;
+    nvmlReturn_t r = check_any(d, &m);
     if (r) return r;
     if (!memory) return NVML_ERROR_INVALID_ARGUMENT;
-    memory->total = d->memory;
-    memory->used = d->memory / 16;
-    memory->free = d->memory - memory->used;
+    if (!m && d->mig == 1 && d->mig_memory_no_permission) return NVML_ERROR_NO_PERMISSION;
+    unsigned long long total = m ? m->memory_mb << 20 : d->memory;
+    memory->total = total;
+    memory->used = total / 16;
+    memory->free = total - memory->used;
     return NVML_SUCCESS;
 }
 
@@ -495,24 +626,35 @@ static int handle_event_line(char *line, nvmlEventData_t *data, nvmlReturn_t *re
     char *kind = next_token(&cursor);
     if (!kind) return 0;
     if (!strcmp(kind, "addgpu")) { parse_gpu(cursor); return 0; }
+    if (!strcmp(kind, "mig")) { parse_mig(cursor); return 0; }
     if (apply_link_line(kind, cursor)) return 0;
     int index = -1;
     unsigned long long code = 0;
-    if (sscanf(cursor, "%d %llu", &index, &code) < 1) return 0;
+    unsigned gi = NO_INSTANCE, ci = NO_INSTANCE;
+    if (!strcmp(kind, "dbe")) {
+        if (sscanf(cursor, "%d %u %u", &index, &gi, &ci) < 1) return 0;
+    } else if (sscanf(cursor, "%d %llu %u %u", &index, &code, &gi, &ci) < 1) {
+        return 0;
+    }
     if (!strcmp(kind, "waiterror")) { *result = index; return 1; }
     if (index < 0 || index >= gpu_count) return 0;
     struct gpu *g = &gpus[index];
     if (!strcmp(kind, "removegpu")) { g->removed = 1; g->registered = 0; return 0; }
     if (!strcmp(kind, "lost")) { g->lost = 1; *result = NVML_ERROR_GPU_IS_LOST; return 1; }
     if (!strcmp(kind, "found")) { g->lost = 0; return 0; }
-    unsigned long long type = !strcmp(kind, "xid") ? 0x8 : !strcmp(kind, "dbe") ? 0x2 : !strcmp(kind, "sbe") ? 0x1 : 0;
+    if (!strcmp(kind, "migremove")) {
+        if (code < MIG_SLOTS) migs[index][code].present = 0;
+        return 0;
+    }
+    unsigned long long type = !strcmp(kind, "xid") ? 0x8 : !strcmp(kind, "dbe") ? 0x2 : !strcmp(kind, "sbe") ? 0x1
+        : !strcmp(kind, "migconfig") ? 0x100 : 0;
     if (!type || (!(g->registered & type) && !deliver_unregistered)) return 0;
     memset(data, 0, sizeof *data);
     data->device = g;
     data->eventType = type;
     data->eventData = type == 0x8 ? code : 0;
-    data->gpuInstanceId = 0xFFFFFFFFu;
-    data->computeInstanceId = 0xFFFFFFFFu;
+    data->gpuInstanceId = gi;
+    data->computeInstanceId = ci;
     *result = NVML_SUCCESS;
     return 1;
 }
@@ -593,6 +735,76 @@ nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned *current, unsigned *p
     *current = *pending = (unsigned)d->mig;
     return NVML_SUCCESS;
 }
+
+#ifndef NO_MIG
+nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t d, unsigned *count)
+{
+    COUNT(nvmlDeviceGetMaxMigDeviceCount);
+    nvmlReturn_t r = check_device(d);
+    if (r) return r;
+    if (!count) return NVML_ERROR_INVALID_ARGUMENT;
+    if (d->mig < 0) return NVML_ERROR_NOT_SUPPORTED;
+    *count = d->mig == 1 ? MIG_SLOTS : 0;
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned index, nvmlDevice_t *mig)
+{
+    COUNT(nvmlDeviceGetMigDeviceHandleByIndex);
+    nvmlReturn_t r = check_device(d);
+    if (r) return r;
+    if (!mig) return NVML_ERROR_INVALID_ARGUMENT;
+    if (d->mig != 1) return NVML_ERROR_NOT_SUPPORTED;
+    if (index >= MIG_SLOTS) return NVML_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&lock);
+    struct mig *m = &migs[d - gpus][index];
+    r = m->present ? NVML_SUCCESS : NVML_ERROR_NOT_FOUND;
+    pthread_mutex_unlock(&lock);
+    if (!r) *mig = (nvmlDevice_t)(void *)m;
+    return r;
+}
+
+nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t d, unsigned *id)
+{
+    COUNT(nvmlDeviceGetGpuInstanceId);
+    struct mig *m;
+    nvmlReturn_t r = check_any(d, &m);
+    if (r) return r;
+    if (!id) return NVML_ERROR_INVALID_ARGUMENT;
+    if (!m) return NVML_ERROR_INVALID_ARGUMENT;
+    *id = m->gi;
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t d, unsigned *id)
+{
+    COUNT(nvmlDeviceGetComputeInstanceId);
+    struct mig *m;
+    nvmlReturn_t r = check_any(d, &m);
+    if (r) return r;
+    if (!id) return NVML_ERROR_INVALID_ARGUMENT;
+    if (!m) return NVML_ERROR_INVALID_ARGUMENT;
+    *id = m->ci;
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t d, nvmlDeviceAttributes_t *attributes)
+{
+    COUNT(nvmlDeviceGetAttributes_v2);
+    struct mig *m;
+    nvmlReturn_t r = check_any(d, &m);
+    if (r) return r;
+    if (!attributes) return NVML_ERROR_INVALID_ARGUMENT;
+    if (!m) return NVML_ERROR_NOT_SUPPORTED;
+    memset(attributes, 0, sizeof *attributes);
+    attributes->multiprocessorCount = 14 * m->cslices;
+    attributes->sharedCopyEngineCount = m->gslices;
+    attributes->gpuInstanceSliceCount = m->gslices;
+    attributes->computeInstanceSliceCount = m->cslices;
+    attributes->memorySizeMB = m->memory_mb;
+    return NVML_SUCCESS;
+}
+#endif
 
 nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t a, nvmlDevice_t b, int *level)
 {

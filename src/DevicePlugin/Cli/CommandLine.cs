@@ -28,6 +28,8 @@ public static class CommandLine
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { DevRoot = v }, null)),
         new("nvml-library", "PATH", "libnvidia-ml.so.1", "the NVML shared library to load", false,
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { NvmlLibrary = v }, null)),
+        new("proc-root", "DIR", "/proc", "where /proc/driver/nvidia-caps/mig-minors and /proc/driver/nvidia/capabilities/ are read (MIG)", false,
+            (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { ProcRoot = v }, null)),
         new("driver-root", "DIR", "none", "a host driver tree mounted into the container (/ or /run/nvidia/driver on the host): "
             + "libnvidia-ml.so.1 is loaded from the first of DIR/usr/lib64, DIR/usr/lib/<arch>-linux-gnu, DIR/lib64, "
             + "DIR/lib/<arch>-linux-gnu holding it, unless --nvml-library names a path", false,

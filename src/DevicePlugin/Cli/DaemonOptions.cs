@@ -20,6 +20,9 @@ public sealed record DaemonOptions
     /// <summary>A host driver tree mounted into the container, searched for the NVML library; null: none.</summary>
     public string? DriverRoot { get; init; }
 
+    /// <summary>Where <c>driver/nvidia-caps/mig-minors</c> and <c>driver/nvidia/capabilities/</c> are read (MIG).</summary>
+    public string ProcRoot { get; init; } = "/proc";
+
     /// <summary>HOST:PORT for /metrics, /healthz and /readyz; empty turns the endpoint off.</summary>
     public string MetricsAddress { get; init; } = DefaultMetricsAddress;
 

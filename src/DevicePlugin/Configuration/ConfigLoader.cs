@@ -15,7 +15,7 @@ public static class ConfigLoader
 {
     private static readonly string[] TopKeys = ["resources", "health", "cdi"];
     private static readonly string[] ResourceKeys =
-        ["name", "source", "replicas", "preStart", "match", "devices", "extraDeviceNodes", "naming", "distinctDevices"];
+        ["name", "source", "replicas", "preStart", "match", "devices", "extraDeviceNodes", "naming", "distinctDevices", "migStrategy"];
     private static readonly string[] MatchKeys = ["vendor", "device", "class", "driver"];
     private static readonly string[] SimulatedDeviceKeys = ["id", "numa", "health"];
     private static readonly string[] HealthKeys = ["ignoredXids", "recoverAfter"];
@@ -191,6 +191,23 @@ public static class ConfigLoader
                 };
             }
 
+            var migStrategy = MigStrategy.None;
+            if (Get(map, "migStrategy") is { } ms)
+            {
+                if (source != SourceKind.Nvml)
+                {
+                    throw Error(ms, prefix + ".migStrategy", $"applies to nvml resources only, not {sourceText}");
+                }
+
+                migStrategy = String(ms, prefix + ".migStrategy") switch
+                {
+                    "none" => MigStrategy.None,
+                    "single" => MigStrategy.Single,
+                    "mixed" => MigStrategy.Mixed,
+                    var other => throw Error(ms, prefix + ".migStrategy", $"must be none, single or mixed, not \"{other}\""),
+                };
+            }
+
             var match = ImmutableArray<PciMatch>.Empty;
             if (Get(map, "match") is { } m)
             {
@@ -259,6 +276,7 @@ public static class ConfigLoader
                 ExtraDeviceNodes = extra,
                 Naming = naming,
                 DistinctDevices = distinct,
+                MigStrategy = migStrategy,
                 Line = (int)map.Start.Line,
             };
         }

@@ -29,6 +29,9 @@ public sealed record ResourceConfig
     /// <summary>Refuse a container request for more than one replica of the same device.</summary>
     public bool DistinctDevices { get; init; }
 
+    /// <summary><c>nvml</c> only: how GPUs in MIG mode are advertised.</summary>
+    public MigStrategy MigStrategy { get; init; }
+
     /// <summary>Line of the entry in the config file (0 for built-in defaults), for messages.</summary>
     public int Line { get; init; }
 }

@@ -16,4 +16,10 @@ public enum InterconnectLevel : byte
     MultipleSwitches = 3,
     /// <summary>Behind one PCIe switch (NVML: SINGLE) or on the same board (NVML: INTERNAL).</summary>
     SingleSwitch = 4,
+
+    /// <summary>
+    /// Two partitions of one physical device (MIG devices of one GPU): closer than any link between devices,
+    /// NVLink included.
+    /// </summary>
+    SameDevice = 5,
 }

@@ -22,7 +22,8 @@ public sealed class ResourceSnapshot
         ImmutableArray<string> sharedDeviceNodes = default,
         DeviceNaming naming = DeviceNaming.Env,
         bool distinctDevices = false,
-        string? cdiKind = null)
+        string? cdiKind = null,
+        string? configuredName = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(resourceName);
         ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
@@ -42,6 +43,7 @@ public sealed class ResourceSnapshot
         Naming = naming;
         DistinctDevices = distinctDevices;
         CdiKind = cdiKind ?? resourceName;
+        ConfiguredName = configuredName ?? resourceName;
         EnvironmentVariable = EnvironmentVariableFor(source, resourceName);
 
         var advertised = ImmutableArray.CreateBuilder<AdvertisedDevice>(devices.Length * replicas);
@@ -65,6 +67,15 @@ public sealed class ResourceSnapshot
     }
 
     public string ResourceName { get; }
+
+    /// <summary>
+    /// The configured resource this snapshot comes from: its own name, or for a resource a source derives from it
+    /// (the MIG profiles of an <c>nvml</c> resource with <c>migStrategy: mixed</c>) the name of that entry.
+    /// </summary>
+    public string ConfiguredName { get; }
+
+    /// <summary>True for a resource a source derives from a configured one rather than one named in the configuration.</summary>
+    public bool IsDerived => !string.Equals(ResourceName, ConfiguredName, StringComparison.Ordinal);
 
     public SourceKind Source { get; }
 

@@ -27,6 +27,9 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     private readonly ChangeSignal _appliedSignal = new();
     private Task _loop = Task.CompletedTask;
 
+    /// <summary>The name conflicts logged already (loop only), so each is logged once while it lasts.</summary>
+    private ImmutableArray<string> _reportedConflicts = [];
+
     public ResourceManager(ResourceServerContext context)
     {
         _context = context;
@@ -192,6 +195,13 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
 
     private async Task ApplyAsync(InventoryState state, IResourceObserver[] observers)
     {
+        foreach (var conflict in state.Conflicts.Except(_reportedConflicts))
+        {
+            ManagerLog.ResourceConflict(_logger, conflict);
+        }
+
+        _reportedConflicts = state.Conflicts;
+
         List<ResourceServer> removed = [];
         List<ResourceServer> added = [];
         lock (_lock)

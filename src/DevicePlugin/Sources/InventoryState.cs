@@ -3,7 +3,11 @@ using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Sources;
 
-/// <summary>The latest snapshots of every source, merged into one immutable view keyed by resource name.</summary>
+/// <summary>
+/// The latest snapshots of every source, merged into one immutable view keyed by resource name. A source may publish
+/// resources beyond the ones configured (<see cref="ResourceSnapshot.IsDerived"/>); a configured resource always keeps
+/// its name, and a derived one whose name is already taken is left out and listed in <see cref="Conflicts"/>.
+/// </summary>
 public sealed class InventoryState
 {
     public static InventoryState Empty { get; } = new(ImmutableDictionary<SourceKind, ImmutableArray<ResourceSnapshot>>.Empty);
@@ -12,17 +16,28 @@ public sealed class InventoryState
     {
         BySource = bySource;
         var merged = ImmutableSortedDictionary.CreateBuilder<string, ResourceSnapshot>(StringComparer.Ordinal);
-        foreach (var (_, snapshots) in bySource.OrderBy(kv => kv.Key))
+        var conflicts = ImmutableArray.CreateBuilder<string>();
+        foreach (var derived in (bool[])[false, true])
         {
-            foreach (var s in snapshots)
+            foreach (var (_, snapshots) in bySource.OrderBy(kv => kv.Key))
             {
-                // Config validation keeps names unique across sources; the first source wins if one slips through.
-                merged.TryAdd(s.ResourceName, s);
+                foreach (var s in snapshots.Where(s => s.IsDerived == derived))
+                {
+                    // Config validation keeps configured names unique across sources; the first source wins if one slips through.
+                    if (!merged.TryAdd(s.ResourceName, s) && derived)
+                    {
+                        conflicts.Add($"{s.ResourceName} (derived from {s.ConfiguredName}) is left out: another resource has that name");
+                    }
+                }
             }
         }
 
         Resources = merged.ToImmutable();
+        Conflicts = conflicts.ToImmutable();
     }
+
+    /// <summary>Derived resources left out because their name was taken, each described in words.</summary>
+    public ImmutableArray<string> Conflicts { get; }
 
     public ImmutableDictionary<SourceKind, ImmutableArray<ResourceSnapshot>> BySource { get; }
 

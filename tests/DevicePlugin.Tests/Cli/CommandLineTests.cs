@@ -16,6 +16,7 @@ public sealed class CommandLineTests
         Assert.Equal("/sys", o.SysfsRoot);
         Assert.Equal("/dev", o.DevRoot);
         Assert.Equal("libnvidia-ml.so.1", o.NvmlLibrary);
+        Assert.Equal("/proc", o.ProcRoot);
         Assert.Null(o.DriverRoot);
         Assert.True(o.FailOnInitError);
         Assert.Equal(LogFormat.Text, o.LogFormat);
@@ -114,4 +115,14 @@ public sealed class CommandLineTests
     [InlineData("1.2.3.4:99999", false)]
     public void Metrics_addresses_parse(string text, bool ok) =>
         Assert.Equal(ok, global::DevicePlugin.Metrics.MetricsEndpoint.TryParseAddress(text, out _));
+
+    [Fact]
+    public void Proc_root_is_a_flag_with_its_environment_variable_and_help()
+    {
+        Assert.Equal("/env/proc", Parse([], new Hashtable { ["DP_PROC_ROOT"] = "/env/proc" }).Options.ProcRoot);
+        Assert.Equal("/flag/proc", Parse(["--proc-root=/flag/proc"], new Hashtable { ["DP_PROC_ROOT"] = "/env/proc" }).Options.ProcRoot);
+        Assert.Contains("--proc-root: must not be empty", Parse(["--proc-root="]).Error, StringComparison.Ordinal);
+        Assert.Contains("--proc-root DIR", CommandLine.Usage(), StringComparison.Ordinal);
+        Assert.Contains("DP_PROC_ROOT", CommandLine.Usage(), StringComparison.Ordinal);
+    }
 }

@@ -87,6 +87,8 @@ public sealed class ConfigLoaderTests
     [InlineData("resources:\n  - name: a.com/x\n    source: simulated\n    devices:\n      - id: a\n      - id: a\n", 6, "resources[0].devices[1].id", "duplicate device id")]
     [InlineData("resources:\n  - name: a.com/x\n    source: simulated\n    devices:\n      - id: a\n        health: Sick\n", 6, "resources[0].devices[0].health", "Healthy or Unhealthy")]
     [InlineData("resources: [\n", 2, "(syntax)", "")]
+    [InlineData("resources:\n  - name: a.com/x\n    source: nvml\n    migStrategy: all\n", 4, "resources[0].migStrategy", "none, single or mixed")]
+    [InlineData("resources:\n  - name: a.com/x\n    source: simulated\n    migStrategy: mixed\n", 4, "resources[0].migStrategy", "nvml resources only")]
     public void Every_bad_input_names_file_line_and_key(string yaml, int line, string key, string problem)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "bad.yaml"));
@@ -122,4 +124,15 @@ public sealed class ConfigLoaderTests
     [InlineData("5 minutes")]
     [InlineData("m")]
     public void Bad_durations_are_refused(string text) => Assert.False(DurationParser.TryParse(text, out _));
+
+    [Theory]
+    [InlineData("", MigStrategy.None)]
+    [InlineData("    migStrategy: none\n", MigStrategy.None)]
+    [InlineData("    migStrategy: single\n", MigStrategy.Single)]
+    [InlineData("    migStrategy: mixed\n", MigStrategy.Mixed)]
+    public void Mig_strategy_is_read_for_nvml_resources(string line, MigStrategy expected)
+    {
+        var config = ConfigLoader.Parse("resources:\n  - name: nvidia.com/gpu\n    source: nvml\n" + line, "c.yaml");
+        Assert.Equal(expected, Assert.Single(config.Resources).MigStrategy);
+    }
 }

@@ -21,9 +21,9 @@ internal static partial class Log
     [LoggerMessage(3003, LogLevel.Error, "GPU at NVML index {Index} is left out: {Function} answered {Error}")]
     public static partial void GpuUnreadable(ILogger logger, uint index, string function, string error);
 
-    [LoggerMessage(3004, LogLevel.Warning,
-        "GPU {Uuid} at {PciAddress} is in MIG mode and is not advertised (MIG devices are not supported by this plugin)")]
-    public static partial void MigGpuSkipped(ILogger logger, string uuid, string pciAddress);
+    [LoggerMessage(3004, LogLevel.Information,
+        "GPU {Uuid} at {PciAddress} is in MIG mode: it is not advertised whole, its MIG devices are (migStrategy single or mixed)")]
+    public static partial void MigGpuFound(ILogger logger, string uuid, string pciAddress);
 
     [LoggerMessage(3005, LogLevel.Warning, "NUMA node unknown: {Path} could not be read: {Reason}")]
     public static partial void NumaNodeUnreadable(ILogger logger, string path, string reason);
@@ -51,14 +51,14 @@ internal static partial class Log
     [LoggerMessage(3012, LogLevel.Debug, "NVML event of type 0x{EventType:x} ignored")]
     public static partial void EventIgnored(ILogger logger, ulong eventType);
 
-    [LoggerMessage(3013, LogLevel.Information, "XID {Xid} on GPU {Uuid} ignored (health.ignoredXids)")]
-    public static partial void XidIgnored(ILogger logger, string uuid, ulong xid);
+    [LoggerMessage(3013, LogLevel.Information, "XID {Xid} on {Device} ignored (health.ignoredXids)")]
+    public static partial void XidIgnored(ILogger logger, string device, ulong xid);
 
-    [LoggerMessage(3014, LogLevel.Warning, "critical XID {Xid} on GPU {Uuid}")]
-    public static partial void XidCritical(ILogger logger, string uuid, ulong xid);
+    [LoggerMessage(3014, LogLevel.Warning, "critical XID {Xid} on {Device}")]
+    public static partial void XidCritical(ILogger logger, string device, ulong xid);
 
-    [LoggerMessage(3015, LogLevel.Warning, "double-bit ECC error on GPU {Uuid}")]
-    public static partial void DoubleBitEcc(ILogger logger, string uuid);
+    [LoggerMessage(3015, LogLevel.Warning, "double-bit ECC error on {Device}")]
+    public static partial void DoubleBitEcc(ILogger logger, string device);
 
     [LoggerMessage(3016, LogLevel.Error, "every GPU is marked unhealthy: {Reason}")]
     public static partial void AllGpusFaulted(ILogger logger, string reason);
@@ -110,4 +110,46 @@ internal static partial class Log
 
     [LoggerMessage(3031, LogLevel.Information, "GPU set changed: {Count} GPU(s) advertised, added [{Added}], removed [{Removed}]")]
     public static partial void GpuSetChanged(ILogger logger, int count, string added, string removed);
+
+    [LoggerMessage(3032, LogLevel.Warning,
+        "NVML MIG functions are missing from this driver ({Functions}): MIG is unsupported, and GPUs in MIG mode advertise no MIG devices")]
+    public static partial void MigFunctionsMissing(ILogger logger, string functions);
+
+    [LoggerMessage(3033, LogLevel.Warning,
+        "GPU {Uuid} is in MIG mode and NVML refuses its total memory (NO_PERMISSION): the plugin lacks CAP_SYS_ADMIN, so MIG profile "
+        + "names take GB from each instance's own memory and may differ from NVIDIA's (see docs/nvml.md, Deployment)")]
+    public static partial void MigParentMemoryRefused(ILogger logger, string uuid);
+
+    [LoggerMessage(3034, LogLevel.Error, "the MIG devices of GPU {Uuid} cannot be listed: {Function} answered {Error}")]
+    public static partial void MigDevicesUnreadable(ILogger logger, string uuid, string function, string error);
+
+    [LoggerMessage(3035, LogLevel.Error, "MIG device in slot {Slot} of GPU {Uuid} is left out: {Function} answered {Error}")]
+    public static partial void MigDeviceUnreadable(ILogger logger, string uuid, uint slot, string function, string error);
+
+    [LoggerMessage(3036, LogLevel.Warning, "GPU {Uuid} is in MIG mode without MIG devices: it advertises nothing")]
+    public static partial void MigGpuEmpty(ILogger logger, string uuid);
+
+    [LoggerMessage(3037, LogLevel.Error,
+        "MIG device {Uuid} is left out: no capability minor for gpu{GpuMinor}/gi{Gi}/ci{Ci} in --proc-root's driver/nvidia-caps/mig-minors "
+        + "or driver/nvidia/capabilities (is /proc/driver/nvidia mounted?)")]
+    public static partial void MigCapabilityUnknown(ILogger logger, string uuid, uint gpuMinor, uint gi, uint ci);
+
+    [LoggerMessage(3038, LogLevel.Information,
+        "MIG device {Uuid} profile {Profile} on GPU {Parent} slot {Slot}: GPU instance {Gi}, compute instance {Ci}, memory {MemoryMiB} MiB")]
+    public static partial void MigDeviceDiscovered(ILogger logger, string uuid, string profile, string parent, uint slot, uint gi, uint ci, ulong memoryMiB);
+
+    [LoggerMessage(3039, LogLevel.Warning, "MIG capability file {Path} could not be read: {Reason}")]
+    public static partial void MigCapabilityUnreadable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(3040, LogLevel.Information, "MIG configuration changed on {Gpu}: discovering the GPUs again")]
+    public static partial void MigConfigChanged(ILogger logger, string gpu);
+
+    [LoggerMessage(3041, LogLevel.Warning, "the MIG devices of GPU {Uuid} changed: discovering the GPUs again")]
+    public static partial void MigLayoutChanged(ILogger logger, string uuid);
+
+    [LoggerMessage(3042, LogLevel.Error, "resource {Resource} (migStrategy single) advertises nothing: {Reason}")]
+    public static partial void MigSingleRefused(ILogger logger, string resource, string reason);
+
+    [LoggerMessage(3043, LogLevel.Information, "resource {Resource} (migStrategy single) advertises devices again: {What}")]
+    public static partial void MigSingleAccepted(ILogger logger, string resource, string what);
 }

@@ -5,28 +5,33 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// What discovery found: the GPUs to advertise, sorted by PCI address; the count NVML gave; every UUID it could read
-/// (advertised, in MIG mode, or with another property unreadable); the UUIDs in MIG mode; and how many indices did not
-/// even give a UUID (a GPU that is lost answers GPU_IS_LOST there). With <see cref="Unidentified"/> zero the
-/// enumeration is complete: a UUID missing from <see cref="EnumeratedUuids"/> is not on the node.
+/// What discovery found: the GPUs, sorted by PCI address (those in MIG mode with their MIG devices); the count NVML
+/// gave; every UUID it could read (found, or with another property unreadable); and how many indices did not even
+/// give a UUID (a GPU that is lost answers GPU_IS_LOST there). With <see cref="Unidentified"/> zero the enumeration is
+/// complete: a UUID missing from <see cref="EnumeratedUuids"/> is not on the node.
 /// </summary>
 internal sealed record NvmlDiscoveryResult(
     ImmutableArray<NvmlGpu> Gpus,
     uint DeviceCount,
     ImmutableHashSet<string> EnumeratedUuids,
-    ImmutableHashSet<string> MigUuids,
     int Unidentified)
 {
-    public int MigGpusSkipped => MigUuids.Count;
+    /// <summary>GPUs in MIG mode, which are never advertised whole.</summary>
+    public int MigGpusSkipped => Gpus.Count(g => g.MigEnabled);
 }
 
 /// <summary>
 /// Enumerates the GPUs NVML sees. A GPU whose identity (UUID, minor number, PCI address) cannot be read is logged and
-/// left out; the others are still advertised. A GPU in MIG mode is logged and counted, not advertised.
+/// left out; the others are still found. For a GPU in MIG mode its MIG devices are enumerated too: the slots are
+/// sparse (NOT_FOUND is an empty slot), and a MIG device whose identity, attributes or capability minors cannot be
+/// read is logged and left out.
 /// </summary>
 internal static class NvmlDiscovery
 {
-    public static NvmlDiscoveryResult Discover(NvmlLibrary nvml, string sysfsRoot, ILogger logger)
+    /// <summary>More MIG slots than any GPU has (7 today): a driver answering more is not believed past this.</summary>
+    private const uint MaxMigSlots = 64;
+
+    public static NvmlDiscoveryResult Discover(NvmlLibrary nvml, string sysfsRoot, string procRoot, ILogger logger)
     {
         var r = nvml.GetDeviceCount(out var count);
         if (r != NvmlReturn.Success)
@@ -36,11 +41,17 @@ internal static class NvmlDiscovery
 
         var gpus = ImmutableArray.CreateBuilder<NvmlGpu>((int)count);
         var enumerated = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
-        var mig = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
         var unidentified = 0;
+        NvmlMigCapabilities? capabilities = null;
         for (uint index = 0; index < count; index++)
         {
             var outcome = DiscoverOne(nvml, index, sysfsRoot, logger, out var uuid, out var gpu);
+            if (outcome == Outcome.Found && gpu!.MigEnabled)
+            {
+                capabilities ??= NvmlMigCapabilities.Read(procRoot, logger);
+                gpu = gpu with { MigDevices = DiscoverMigDevices(nvml, gpu, capabilities, logger) };
+            }
+
             if (uuid is not null)
             {
                 enumerated.Add(uuid);
@@ -54,9 +65,6 @@ internal static class NvmlDiscovery
                         gpu.MemoryBytes is { } m ? (m / (1024 * 1024)).ToString(CultureInfo.InvariantCulture) : "unknown",
                         gpu.NumaNode?.ToString(CultureInfo.InvariantCulture) ?? "unknown", gpu.ComputeCapability ?? "unknown");
                     break;
-                case Outcome.MigEnabled:
-                    mig.Add(uuid!);
-                    break;
                 case Outcome.Unidentified:
                     unidentified++;
                     break;
@@ -66,7 +74,7 @@ internal static class NvmlDiscovery
         }
 
         gpus.Sort(static (a, b) => string.CompareOrdinal(a.PciAddress, b.PciAddress));
-        return new NvmlDiscoveryResult(gpus.ToImmutable(), count, enumerated.ToImmutable(), mig.ToImmutable(), unidentified);
+        return new NvmlDiscoveryResult(gpus.ToImmutable(), count, enumerated.ToImmutable(), unidentified);
     }
 
     /// <summary>
@@ -96,7 +104,6 @@ internal static class NvmlDiscovery
     private enum Outcome
     {
         Found,
-        MigEnabled,
 
         /// <summary>No UUID: which GPU sits at this index is unknown.</summary>
         Unidentified,
@@ -139,11 +146,9 @@ internal static class NvmlDiscovery
             return Outcome.Unreadable;
         }
 
-        if (nvml.HasMigMode && nvml.GetMigMode(handle, out var current, out _) == NvmlReturn.Success && current == 1)
-        {
-            Log.MigGpuSkipped(logger, uuid, pciAddress);
-            return Outcome.MigEnabled;
-        }
+        uint current = 0;
+        var migCapable = nvml.HasMigMode && nvml.GetMigMode(handle, out current, out _) == NvmlReturn.Success;
+        var migEnabled = migCapable && current == 1;
 
         r = nvml.GetMinorNumber(handle, out var minor);
         if (r != NvmlReturn.Success)
@@ -157,7 +162,13 @@ internal static class NvmlDiscovery
             name = "unknown";
         }
 
-        ulong? memory = nvml.GetMemoryInfo(handle, out var info) == NvmlReturn.Success ? info.Total : null;
+        r = nvml.GetMemoryInfo(handle, out var info);
+        ulong? memory = r == NvmlReturn.Success ? info.Total : null;
+        if (migEnabled && r == NvmlReturn.NoPermission)
+        {
+            Log.MigParentMemoryRefused(logger, uuid);
+        }
+
         string? computeCapability = nvml.HasCudaComputeCapability
             && nvml.GetCudaComputeCapability(handle, out var major, out var minorCc) == NvmlReturn.Success
             ? string.Create(CultureInfo.InvariantCulture, $"{major}.{minorCc}")
@@ -176,8 +187,142 @@ internal static class NvmlDiscovery
             PciAddress = pciAddress,
             NumaNode = NumaNodeOf(nvml, handle, placed, sysfsNuma, pciAddress, sysfsRoot, logger),
             PciePath = placed ? path : [],
+            MigCapable = migCapable,
+            MigEnabled = migEnabled,
         };
+        if (migEnabled)
+        {
+            Log.MigGpuFound(logger, uuid, pciAddress);
+        }
+
         return Outcome.Found;
+    }
+
+    /// <summary>The MIG devices of a GPU in MIG mode, by slot; empty slots (NOT_FOUND) are skipped.</summary>
+    private static ImmutableArray<NvmlMigDevice> DiscoverMigDevices(NvmlLibrary nvml, NvmlGpu gpu, NvmlMigCapabilities capabilities, ILogger logger)
+    {
+        if (!nvml.HasMig)
+        {
+            // Logged once when the library loaded: the GPU is in MIG mode and its devices cannot be listed.
+            return [];
+        }
+
+        var r = nvml.GetMaxMigDeviceCount(gpu.Handle, out var slots);
+        if (r != NvmlReturn.Success)
+        {
+            Log.MigDevicesUnreadable(logger, gpu.Uuid, "nvmlDeviceGetMaxMigDeviceCount", nvml.Describe(r));
+            return [];
+        }
+
+        var devices = ImmutableArray.CreateBuilder<NvmlMigDevice>();
+        for (uint slot = 0; slot < Math.Min(slots, MaxMigSlots); slot++)
+        {
+            r = nvml.GetMigDeviceHandleByIndex(gpu.Handle, slot, out var handle);
+            if (r is NvmlReturn.NotFound or NvmlReturn.InvalidArgument)
+            {
+                continue;
+            }
+
+            if (r != NvmlReturn.Success)
+            {
+                Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetMigDeviceHandleByIndex", nvml.Describe(r));
+                continue;
+            }
+
+            if (DiscoverMigDevice(nvml, gpu, slot, handle, capabilities, logger) is { } device)
+            {
+                devices.Add(device);
+            }
+        }
+
+        if (devices.Count == 0)
+        {
+            Log.MigGpuEmpty(logger, gpu.Uuid);
+        }
+
+        return devices.ToImmutable();
+    }
+
+    private static NvmlMigDevice? DiscoverMigDevice(
+        NvmlLibrary nvml, NvmlGpu gpu, uint slot, nint handle, NvmlMigCapabilities capabilities, ILogger logger)
+    {
+        var r = nvml.GetUuid(handle, out var uuid);
+        if (r != NvmlReturn.Success || uuid.Length == 0)
+        {
+            Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetUUID", nvml.Describe(r));
+            return null;
+        }
+
+        r = nvml.GetGpuInstanceId(handle, out var gi);
+        if (r == NvmlReturn.Success)
+        {
+            r = nvml.GetComputeInstanceId(handle, out var ci);
+            if (r == NvmlReturn.Success)
+            {
+                r = nvml.GetAttributes(handle, out var attributes);
+                if (r != NvmlReturn.Success)
+                {
+                    Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetAttributes_v2", nvml.Describe(r));
+                    return null;
+                }
+
+                if (!capabilities.TryFind(gpu.Minor, gi, null, logger, out var giMinor)
+                    || !capabilities.TryFind(gpu.Minor, gi, ci, logger, out var ciMinor))
+                {
+                    Log.MigCapabilityUnknown(logger, uuid, gpu.Minor, gi, ci);
+                    return null;
+                }
+
+                var profile = NvmlMigProfile.Name(attributes.GpuInstanceSliceCount, attributes.ComputeInstanceSliceCount,
+                    attributes.MemorySizeMB, gpu.MemoryBytes);
+                Log.MigDeviceDiscovered(logger, uuid, profile, gpu.Uuid, slot, gi, ci, attributes.MemorySizeMB);
+                return new NvmlMigDevice
+                {
+                    Handle = handle,
+                    Uuid = uuid,
+                    Slot = slot,
+                    GpuInstanceId = gi,
+                    ComputeInstanceId = ci,
+                    GpuSlices = attributes.GpuInstanceSliceCount,
+                    ComputeSlices = attributes.ComputeInstanceSliceCount,
+                    MemoryMiB = attributes.MemorySizeMB,
+                    Profile = profile,
+                    GpuInstanceCapabilityMinor = giMinor,
+                    ComputeInstanceCapabilityMinor = ciMinor,
+                };
+            }
+
+            Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetComputeInstanceId", nvml.Describe(r));
+            return null;
+        }
+
+        Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetGpuInstanceId", nvml.Describe(r));
+        return null;
+    }
+
+    /// <summary>
+    /// The MIG devices' UUIDs by slot, read again for the periodic check (1 + 2 per device calls), or null when MIG
+    /// mode is off now or the slots cannot be read.
+    /// </summary>
+    public static ImmutableSortedSet<string>? ReadMigUuids(NvmlLibrary nvml, nint gpu, out bool migEnabled)
+    {
+        migEnabled = nvml.GetMigMode(gpu, out var current, out _) == NvmlReturn.Success && current == 1;
+        if (!migEnabled || !nvml.HasMig || nvml.GetMaxMigDeviceCount(gpu, out var slots) != NvmlReturn.Success)
+        {
+            return null;
+        }
+
+        var uuids = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+        for (uint slot = 0; slot < Math.Min(slots, MaxMigSlots); slot++)
+        {
+            if (nvml.GetMigDeviceHandleByIndex(gpu, slot, out var handle) == NvmlReturn.Success
+                && nvml.GetUuid(handle, out var uuid) == NvmlReturn.Success)
+            {
+                uuids.Add(uuid);
+            }
+        }
+
+        return uuids.ToImmutable();
     }
 
     /// <summary>

@@ -30,6 +30,15 @@ internal sealed record NvmlGpu
     /// <summary>PCIe path from the root complex to the GPU's parent bridge, from sysfs; empty when unknown.</summary>
     public ImmutableArray<string> PciePath { get; init; } = [];
 
+    /// <summary>True when nvmlDeviceGetMigMode answered for this GPU: its MIG layout is re-checked with the UUIDs.</summary>
+    public bool MigCapable { get; init; }
+
+    /// <summary>True when the GPU's current MIG mode is enabled: it is not advertised whole.</summary>
+    public bool MigEnabled { get; init; }
+
+    /// <summary>The GPU's MIG devices by slot (empty unless <see cref="MigEnabled"/>).</summary>
+    public ImmutableArray<NvmlMigDevice> MigDevices { get; init; } = [];
+
     /// <summary>The healthy inventory entry for this GPU; device nodes are host paths, always under <c>/dev</c>.</summary>
     public PhysicalDevice ToPhysicalDevice()
     {

@@ -6,8 +6,12 @@ using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
 
-/// <summary>The GPU set (with its topology), each GPU with its current health in set order, and the shared device nodes present now.</summary>
-internal sealed record NvmlHealthState(NvmlGpuSet Set, ImmutableArray<PhysicalDevice> Devices, ImmutableArray<string> SharedDeviceNodes)
+/// <summary>
+/// The GPU set (with its topology), each GPU with its current health in set order, each MIG device with its current
+/// health in <see cref="NvmlGpuSet.MigDevices"/> order, and the shared device nodes present now.
+/// </summary>
+internal sealed record NvmlHealthState(
+    NvmlGpuSet Set, ImmutableArray<PhysicalDevice> Devices, ImmutableArray<PhysicalDevice> MigDevices, ImmutableArray<string> SharedDeviceNodes)
 {
     public TopologyMatrix Topology => Set.Topology;
 }
@@ -21,6 +25,12 @@ internal sealed record NvmlHealthState(NvmlGpuSet Set, ImmutableArray<PhysicalDe
 /// to the owner through the change callback. The same thread checks whether GPUs came or went
 /// (<see cref="NvmlRescanner"/>); on a new set it registers the new GPUs for events (re-creating the event set when
 /// a GPU left, so no event names a stale handle) and keeps the ledger of the GPUs that stay.
+/// <para>
+/// MIG: events are registered on the parent GPU. An event whose GPU and compute instance ids are both set is
+/// recorded against that MIG device only; any other fault of the GPU (an unattributed event, a lost GPU) is recorded
+/// against the GPU, and a MIG device is unhealthy while either it or its GPU is. A MIG configuration change event
+/// makes the same wake discover the GPUs again.
+/// </para>
 /// </summary>
 internal sealed class NvmlHealthMonitor : IDisposable
 {
@@ -49,6 +59,9 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private volatile HealthConfig _health;
     private volatile NvmlHealthState _state;
 
+    /// <summary>Set by a MIG configuration change event, cleared by the rescan it triggers (health thread only).</summary>
+    private bool _migReconfigured;
+
     public NvmlHealthMonitor(
         NvmlLibrary nvml,
         NvmlGpuSet gpus,
@@ -72,7 +85,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         _metrics = metrics;
         _logger = logger;
         _changed = changed;
-        _state = new NvmlHealthState(gpus, gpus.HealthyDevices, NvmlSharedDeviceNodes.Find(devRoot));
+        _state = new NvmlHealthState(gpus, gpus.HealthyDevices, gpus.HealthyMigDevices, NvmlSharedDeviceNodes.Find(devRoot));
     }
 
     /// <summary>The latest evaluated state; replaced (never mutated) on each change.</summary>
@@ -129,6 +142,11 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private void Register(NvmlGpu gpu)
     {
         var types = NvmlEventTypes.Monitored;
+        if (gpu.MigCapable && _nvml.HasMig)
+        {
+            types |= NvmlEventTypes.MigConfigChange;
+        }
+
         if (_nvml.HasSupportedEventTypes)
         {
             var r = _nvml.GetSupportedEventTypes(gpu.Handle, out var supported);
@@ -142,7 +160,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             }
         }
 
-        if (types == 0)
+        if ((types & NvmlEventTypes.Monitored) == 0)
         {
             Log.GpuNotMonitored(_logger, gpu.Uuid, "it supports neither XID nor double-bit ECC events");
             return;
@@ -196,10 +214,20 @@ internal sealed class NvmlHealthMonitor : IDisposable
 
     private void HandleEvent(in NvmlEventData data)
     {
+        if ((data.EventType & NvmlEventTypes.MigConfigChange) != 0)
+        {
+            Log.MigConfigChanged(_logger, _set.TryFind(data.Device, out var changed) ? $"GPU {_set.Gpus[changed].Uuid}" : "an unknown GPU");
+            _migReconfigured = true;
+        }
+
         var critical = data.EventType & (NvmlEventTypes.XidCriticalError | NvmlEventTypes.DoubleBitEccError);
         if (critical == 0)
         {
-            Log.EventIgnored(_logger, data.EventType);
+            if ((data.EventType & NvmlEventTypes.MigConfigChange) == 0)
+            {
+                Log.EventIgnored(_logger, data.EventType);
+            }
+
             return;
         }
 
@@ -227,28 +255,62 @@ internal sealed class NvmlHealthMonitor : IDisposable
         }
 
         var gpu = _set.Gpus[index];
-        if ((data.EventType & NvmlEventTypes.XidCriticalError) != 0)
+
+        // The ledger key: the MIG device the event names, else the GPU (which makes all its MIG devices unhealthy).
+        // The fault is counted against the advertised devices it concerns.
+        var target = gpu.Uuid;
+        var where = $"GPU {gpu.Uuid}";
+        var faulted = FaultedIds(gpu);
+        if (gpu.MigEnabled && data.GpuInstanceId != NvmlEventTypes.NoInstance && data.ComputeInstanceId != NvmlEventTypes.NoInstance)
         {
-            var xid = data.EventData;
-            _metrics.RecordXid(gpu.Uuid, xid);
-            if (_health.IgnoredXids.Contains(xid))
+            var gi = data.GpuInstanceId;
+            var ci = data.ComputeInstanceId;
+            if (gpu.MigDevices.FirstOrDefault(m => m.GpuInstanceId == gi && m.ComputeInstanceId == ci) is { } mig)
             {
-                Log.XidIgnored(_logger, gpu.Uuid, xid);
+                target = mig.Uuid;
+                where = $"MIG device {mig.Uuid} of GPU {gpu.Uuid}";
+                faulted = [mig.Uuid];
             }
             else
             {
-                Log.XidCritical(_logger, gpu.Uuid, xid);
-                _ledger.RecordEvent(gpu.Uuid, $"XID {xid}");
+                where = $"GPU {gpu.Uuid} (GPU instance {gi}, compute instance {ci}, which is not one of its MIG devices)";
+            }
+        }
+
+        if ((data.EventType & NvmlEventTypes.XidCriticalError) != 0)
+        {
+            var xid = data.EventData;
+            foreach (var id in faulted)
+            {
+                _metrics.RecordXid(id, xid);
+            }
+
+            if (_health.IgnoredXids.Contains(xid))
+            {
+                Log.XidIgnored(_logger, where, xid);
+            }
+            else
+            {
+                Log.XidCritical(_logger, where, xid);
+                _ledger.RecordEvent(target, $"XID {xid}");
             }
         }
 
         if ((data.EventType & NvmlEventTypes.DoubleBitEccError) != 0)
         {
-            Log.DoubleBitEcc(_logger, gpu.Uuid);
-            _metrics.RecordFault(gpu.Uuid, DeviceFaultKind.DoubleBitEcc);
-            _ledger.RecordEvent(gpu.Uuid, "double-bit ECC error");
+            Log.DoubleBitEcc(_logger, where);
+            foreach (var id in faulted)
+            {
+                _metrics.RecordFault(id, DeviceFaultKind.DoubleBitEcc);
+            }
+
+            _ledger.RecordEvent(target, "double-bit ECC error");
         }
     }
+
+    /// <summary>The advertised devices a fault of the whole GPU concerns: its MIG devices in MIG mode, else the GPU.</summary>
+    private static string[] FaultedIds(NvmlGpu gpu) =>
+        gpu.MigEnabled && !gpu.MigDevices.IsEmpty ? [.. gpu.MigDevices.Select(m => m.Uuid)] : [gpu.Uuid];
 
     /// <summary>GPU_IS_LOST names no GPU: probe each, and mark all when none admits to it.</summary>
     private void HandleLostGpu()
@@ -274,7 +336,11 @@ internal sealed class NvmlHealthMonitor : IDisposable
         Log.AllGpusFaulted(_logger, reason);
         foreach (var gpu in _set.Gpus)
         {
-            _metrics.RecordCause(gpu.Uuid, cause);
+            foreach (var id in FaultedIds(gpu))
+            {
+                _metrics.RecordCause(id, cause);
+            }
+
             _ledger.RecordEvent(gpu.Uuid, reason);
         }
     }
@@ -283,11 +349,16 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private bool Probe(NvmlGpu gpu)
     {
         var r = _nvml.GetMemoryInfo(gpu.Handle, out _);
-        var failing = r != NvmlReturn.Success;
+
+        // NO_PERMISSION is an answer: a GPU in MIG mode refuses its memory to a process without CAP_SYS_ADMIN.
+        var failing = r is not (NvmlReturn.Success or NvmlReturn.NoPermission);
         if (failing && _notAnswering.Add(gpu.Uuid))
         {
             Log.GpuNotAnswering(_logger, gpu.Uuid, _nvml.Describe(r));
-            _metrics.RecordFault(gpu.Uuid, DeviceFaultKind.Lost);
+            foreach (var id in FaultedIds(gpu))
+            {
+                _metrics.RecordFault(id, DeviceFaultKind.Lost);
+            }
         }
         else if (!failing)
         {
@@ -305,10 +376,17 @@ internal sealed class NvmlHealthMonitor : IDisposable
     private bool Rescan()
     {
         var previous = _set;
-        var next = _rescanner.Check(previous);
+        var next = _rescanner.Check(previous, _migReconfigured);
+        _migReconfigured = false;
         if (next is null)
         {
             return false;
+        }
+
+        var nextMigs = next.MigDevices.Select(m => m.Uuid).ToHashSet(StringComparer.Ordinal);
+        foreach (var mig in previous.MigDevices.Where(m => !nextMigs.Contains(m.Uuid)))
+        {
+            _ledger.Forget(mig.Uuid);
         }
 
         var removed = previous.Gpus.Where(g => !next.Contains(g.Uuid)).ToArray();
@@ -379,6 +457,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             devices.Add(device);
         }
 
+        var migs = EvaluateMigDevices(previous, set, devices, health.RecoverAfter, setChanged, ref changed);
         var shared = NvmlSharedDeviceNodes.Find(_devRoot);
         if (!shared.SequenceEqual(previous.SharedDeviceNodes))
         {
@@ -388,7 +467,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
 
         if (changed)
         {
-            _state = new NvmlHealthState(set, devices.MoveToImmutable(), shared);
+            _state = new NvmlHealthState(set, devices.MoveToImmutable(), migs, shared);
             try
             {
                 _changed();
@@ -399,5 +478,54 @@ internal sealed class NvmlHealthMonitor : IDisposable
                 Log.PublishFailed(_logger, e);
             }
         }
+    }
+
+    /// <summary>
+    /// Each MIG device's health: unhealthy while its own ledger entry or its GPU's says so, with the GPU's reason
+    /// first. Sets <paramref name="changed"/> when any entry differs from the previous state's.
+    /// </summary>
+    private ImmutableArray<PhysicalDevice> EvaluateMigDevices(
+        NvmlHealthState previous, NvmlGpuSet set, ImmutableArray<PhysicalDevice>.Builder gpus, TimeSpan recoverAfter,
+        bool setChanged, ref bool changed)
+    {
+        var before = setChanged ? previous.MigDevices.ToDictionary(d => d.Id, StringComparer.Ordinal) : null;
+        var migs = ImmutableArray.CreateBuilder<PhysicalDevice>(set.MigDevices.Length);
+        for (var k = 0; k < set.MigDevices.Length; k++)
+        {
+            var mig = set.MigDevices[k];
+            var parent = gpus[set.MigParents[k]];
+            var own = _ledger.Evaluate(mig.Uuid, recoverAfter, out var ownReason);
+            var status = parent.Health == DeviceHealth.Unhealthy || own == DeviceHealth.Unhealthy ? DeviceHealth.Unhealthy : DeviceHealth.Healthy;
+            var reason = (parent.UnhealthyReason, ownReason) switch
+            {
+                ({ } p, { } o) => $"{p}; {o}",
+                ({ } p, null) => p,
+                (null, var o) => o,
+            };
+            PhysicalDevice? old = before is null ? previous.MigDevices[k] : before.GetValueOrDefault(mig.Uuid);
+            var device = set.HealthyMigDevices[k];
+            if (status != DeviceHealth.Healthy)
+            {
+                device = device with { Health = status, UnhealthyReason = reason };
+            }
+
+            if (old is null || old.Health != device.Health || old.UnhealthyReason != device.UnhealthyReason)
+            {
+                if (old is not null ? old.Health != device.Health : status != DeviceHealth.Healthy)
+                {
+                    Log.HealthChanged(_logger, mig.Uuid, status, reason ?? "no fault");
+                }
+
+                changed = true;
+            }
+            else if (!setChanged)
+            {
+                device = old;
+            }
+
+            migs.Add(device);
+        }
+
+        return migs.MoveToImmutable();
     }
 }

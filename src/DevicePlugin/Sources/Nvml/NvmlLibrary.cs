@@ -46,6 +46,12 @@ internal sealed unsafe class NvmlLibrary : IDisposable
     private readonly delegate* unmanaged<nint, uint, NvmlPciInfo*, NvmlReturn> _deviceGetNvLinkRemotePciInfo;
     private readonly delegate* unmanaged<nint, ulong*, NvmlReturn> _deviceGetSupportedEventTypes;
 
+    private readonly delegate* unmanaged<nint, uint*, NvmlReturn> _deviceGetMaxMigDeviceCount;
+    private readonly delegate* unmanaged<nint, uint, nint*, NvmlReturn> _deviceGetMigDeviceHandleByIndex;
+    private readonly delegate* unmanaged<nint, uint*, NvmlReturn> _deviceGetGpuInstanceId;
+    private readonly delegate* unmanaged<nint, uint*, NvmlReturn> _deviceGetComputeInstanceId;
+    private readonly delegate* unmanaged<nint, NvmlDeviceAttributes*, NvmlReturn> _deviceGetAttributes;
+
     private NvmlLibrary(nint handle, string path, ILogger logger)
     {
         _handle = handle;
@@ -88,6 +94,20 @@ internal sealed unsafe class NvmlLibrary : IDisposable
             handle, "nvmlDeviceGetNvLinkRemotePciInfo_v2", "NVLinks are not counted", logger);
         _deviceGetSupportedEventTypes = (delegate* unmanaged<nint, ulong*, NvmlReturn>)Optional(
             handle, "nvmlDeviceGetSupportedEventTypes", "health events are registered unmasked; a GPU refusing them is not monitored", logger);
+
+        // MIG devices need the whole group; a driver lacking any of it is logged once, as one line.
+        var migMissing = new List<string>();
+        _deviceGetMaxMigDeviceCount = (delegate* unmanaged<nint, uint*, NvmlReturn>)Group(handle, "nvmlDeviceGetMaxMigDeviceCount", migMissing);
+        _deviceGetMigDeviceHandleByIndex = (delegate* unmanaged<nint, uint, nint*, NvmlReturn>)Group(handle, "nvmlDeviceGetMigDeviceHandleByIndex", migMissing);
+        _deviceGetGpuInstanceId = (delegate* unmanaged<nint, uint*, NvmlReturn>)Group(handle, "nvmlDeviceGetGpuInstanceId", migMissing);
+        _deviceGetComputeInstanceId = (delegate* unmanaged<nint, uint*, NvmlReturn>)Group(handle, "nvmlDeviceGetComputeInstanceId", migMissing);
+
+        // _v2: the plain symbol of CUDA 11.0 drivers fills neither the slice counts nor the memory size.
+        _deviceGetAttributes = (delegate* unmanaged<nint, NvmlDeviceAttributes*, NvmlReturn>)Group(handle, "nvmlDeviceGetAttributes_v2", migMissing);
+        if (_deviceGetMigMode != null && migMissing.Count > 0)
+        {
+            Log.MigFunctionsMissing(logger, string.Join(", ", migMissing));
+        }
     }
 
     /// <summary>The path or file name the library was loaded from.</summary>
@@ -104,6 +124,14 @@ internal sealed unsafe class NvmlLibrary : IDisposable
     public bool HasNvLink => _deviceGetNvLinkState != null && _deviceGetNvLinkRemotePciInfo != null;
 
     public bool HasSupportedEventTypes => _deviceGetSupportedEventTypes != null;
+
+    /// <summary>
+    /// Whether MIG devices can be enumerated: MIG mode, the slot count, handles by slot, instance ids and attributes
+    /// (<c>_v2</c>) are all present. Without it, MIG is reported unsupported.
+    /// </summary>
+    public bool HasMig => _deviceGetMigMode != null && _deviceGetMaxMigDeviceCount != null
+        && _deviceGetMigDeviceHandleByIndex != null && _deviceGetGpuInstanceId != null
+        && _deviceGetComputeInstanceId != null && _deviceGetAttributes != null;
 
     /// <summary>
     /// Loads the library and binds its functions. Throws <see cref="SourceInitException"/> when the file cannot be
@@ -267,6 +295,50 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         return r;
     }
 
+    public NvmlReturn GetMaxMigDeviceCount(nint device, out uint count)
+    {
+        uint value = 0;
+        var r = _deviceGetMaxMigDeviceCount == null ? NvmlReturn.FunctionNotFound : _deviceGetMaxMigDeviceCount(device, &value);
+        count = value;
+        return r;
+    }
+
+    /// <summary>The MIG device in slot <paramref name="index"/>; NOT_FOUND means the slot is empty.</summary>
+    public NvmlReturn GetMigDeviceHandleByIndex(nint device, uint index, out nint mig)
+    {
+        nint value = 0;
+        var r = _deviceGetMigDeviceHandleByIndex == null
+            ? NvmlReturn.FunctionNotFound
+            : _deviceGetMigDeviceHandleByIndex(device, index, &value);
+        mig = value;
+        return r;
+    }
+
+    public NvmlReturn GetGpuInstanceId(nint mig, out uint id)
+    {
+        uint value = 0;
+        var r = _deviceGetGpuInstanceId == null ? NvmlReturn.FunctionNotFound : _deviceGetGpuInstanceId(mig, &value);
+        id = value;
+        return r;
+    }
+
+    public NvmlReturn GetComputeInstanceId(nint mig, out uint id)
+    {
+        uint value = 0;
+        var r = _deviceGetComputeInstanceId == null ? NvmlReturn.FunctionNotFound : _deviceGetComputeInstanceId(mig, &value);
+        id = value;
+        return r;
+    }
+
+    /// <summary>nvmlDeviceGetAttributes_v2 of a MIG device: slice counts and memory.</summary>
+    public NvmlReturn GetAttributes(nint mig, out NvmlDeviceAttributes attributes)
+    {
+        NvmlDeviceAttributes value = default;
+        var r = _deviceGetAttributes == null ? NvmlReturn.FunctionNotFound : _deviceGetAttributes(mig, &value);
+        attributes = value;
+        return r;
+    }
+
     public NvmlReturn GetTopologyCommonAncestor(nint first, nint second, out NvmlTopologyLevel level)
     {
         var value = 0;
@@ -356,6 +428,17 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         }
 
         Log.OptionalFunctionMissing(logger, name, consequence);
+        return 0;
+    }
+
+    private static nint Group(nint handle, string name, List<string> missing)
+    {
+        if (NativeLibrary.TryGetExport(handle, name, out var address))
+        {
+            return address;
+        }
+
+        missing.Add(name);
         return 0;
     }
 

@@ -36,10 +36,18 @@ internal sealed class NvmlRescanner
         _lastCountCheck = _lastUuidCheck = time.GetUtcNow();
     }
 
-    /// <summary>The new GPU set when it changed since <paramref name="current"/>; null when nothing is due or changed.</summary>
-    public NvmlGpuSet? Check(NvmlGpuSet current)
+    /// <summary>
+    /// The new GPU set when it changed since <paramref name="current"/>; null when nothing is due or changed. With
+    /// <paramref name="migReconfigured"/> (a MIG configuration change event) the GPUs are discovered again now.
+    /// </summary>
+    public NvmlGpuSet? Check(NvmlGpuSet current, bool migReconfigured = false)
     {
         var now = _time.GetUtcNow();
+        if (migReconfigured)
+        {
+            return Rediscover(current);
+        }
+
         if (!Due(now, _lastCountCheck, _options.RescanInterval))
         {
             return null;
@@ -76,12 +84,38 @@ internal sealed class NvmlRescanner
         var vanished = unidentified == 0 && !current.KnownUuids.IsSubsetOf(seen);
         if (!appeared && !vanished)
         {
-            return null;
+            return MigLayoutChanged(current) ? Rediscover(current) : null;
         }
 
         Log.GpuUuidsChanged(_logger, string.Join(", ", seen.Except(current.KnownUuids).Order(StringComparer.Ordinal)),
             vanished ? string.Join(", ", current.KnownUuids.Except(seen).Order(StringComparer.Ordinal)) : "");
         return Rediscover(current);
+    }
+
+    /// <summary>
+    /// Whether a GPU that can do MIG switched mode, or a GPU in MIG mode has other MIG devices now (one MIG-mode call
+    /// per such GPU, and for those in MIG mode one slot count plus a handle and a UUID per slot): the periodic check
+    /// that catches a reconfiguration whose event was missed.
+    /// </summary>
+    private bool MigLayoutChanged(NvmlGpuSet current)
+    {
+        if (!_nvml.HasMigMode)
+        {
+            return false;
+        }
+
+        foreach (var gpu in current.Gpus.Where(g => g.MigCapable))
+        {
+            var uuids = NvmlDiscovery.ReadMigUuids(_nvml, gpu.Handle, out var enabled);
+            if (enabled != gpu.MigEnabled
+                || (uuids is not null && !uuids.SetEquals(gpu.MigDevices.Select(m => m.Uuid))))
+            {
+                Log.MigLayoutChanged(_logger, gpu.Uuid);
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A wall clock that went back counts as due, so a clock change never stops the checks.</summary>
@@ -96,7 +130,7 @@ internal sealed class NvmlRescanner
         NvmlDiscoveryResult discovery;
         try
         {
-            discovery = NvmlDiscovery.Discover(_nvml, _options.SysfsRoot, _logger);
+            discovery = NvmlDiscovery.Discover(_nvml, _options.SysfsRoot, _options.ProcRoot, _logger);
         }
         catch (SourceInitException e)
         {
@@ -110,10 +144,9 @@ internal sealed class NvmlRescanner
         var known = discovery.EnumeratedUuids.ToBuilder();
         foreach (var gpu in current.Gpus.Where(g => !found.Contains(g.Uuid)))
         {
-            var gone = discovery.Unidentified == 0 && !discovery.EnumeratedUuids.Contains(gpu.Uuid);
-            if (gone || discovery.MigUuids.Contains(gpu.Uuid))
+            if (discovery.Unidentified == 0 && !discovery.EnumeratedUuids.Contains(gpu.Uuid))
             {
-                Log.GpuGone(_logger, gpu.Uuid, gpu.PciAddress, gone ? "the driver no longer enumerates it" : "it is in MIG mode now");
+                Log.GpuGone(_logger, gpu.Uuid, gpu.PciAddress, "the driver no longer enumerates it");
                 continue;
             }
 
@@ -125,6 +158,6 @@ internal sealed class NvmlRescanner
         gpus.Sort(static (a, b) => string.CompareOrdinal(a.PciAddress, b.PciAddress));
         var merged = gpus.ToImmutable();
         var topology = NvmlTopologyBuilder.Build(_nvml, merged, _logger);
-        return new NvmlGpuSet(merged, topology, discovery.DeviceCount, known.ToImmutable(), discovery.MigGpusSkipped);
+        return new NvmlGpuSet(merged, topology, discovery.DeviceCount, known.ToImmutable());
     }
 }

@@ -54,7 +54,7 @@ internal sealed class NvmlSession : IDisposable
         try
         {
             var version = nvml.GetDriverVersion(out var v) == NvmlReturn.Success ? v : "unknown";
-            var discovery = NvmlDiscovery.Discover(nvml, options.SysfsRoot, logger);
+            var discovery = NvmlDiscovery.Discover(nvml, options.SysfsRoot, options.ProcRoot, logger);
             if (discovery.DeviceCount == 0)
             {
                 throw new SourceInitException($"NVML ({library}, driver {version}) found no GPU on this node", noHardware: true);

@@ -6,9 +6,10 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// The <c>nvml</c> source: NVIDIA GPUs found through NVML, one device per GPU (ID = UUID), with NVLink/PCIe topology
-/// computed at start and whenever the GPU set changes, and health watched on a dedicated thread. Every configured <c>nvml</c> resource gets the same
-/// GPUs with its own replicas and options. Snapshots are complete and self-contained: answering Allocate or
+/// The <c>nvml</c> source: NVIDIA GPUs found through NVML, one device per GPU (ID = UUID) and, by the resource's
+/// <c>migStrategy</c>, one per MIG device (ID = its <c>MIG-…</c> UUID), with NVLink/PCIe topology computed at start and
+/// whenever the GPU set changes, and health watched on a dedicated thread. The configured <c>nvml</c> resource gets
+/// the GPUs with its own replicas and options; with <c>mixed</c> it also publishes one derived resource per MIG profile. Snapshots are complete and self-contained: answering Allocate or
 /// GetPreferredAllocation never calls NVML.
 /// </summary>
 public sealed class NvmlSource : IDeviceSource
@@ -28,6 +29,9 @@ public sealed class NvmlSource : IDeviceSource
     private NvmlSession? _session;
     private ImmutableArray<ResourceConfig> _resources = [];
     private PluginConfig _config = new();
+
+    /// <summary>The <c>single</c> resources that advertise nothing now, and why (read by the metric).</summary>
+    private volatile ImmutableDictionary<string, NvmlMigRefusal> _refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
     private CancellationTokenSource? _retryCancel;
     private Task? _retry;
     private bool _disposed;
@@ -44,12 +48,12 @@ public sealed class NvmlSource : IDeviceSource
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
         _retryWarnings = new WarningThrottle(options.RetryWarningInterval);
-        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink);
+        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)));
     }
 
     public SourceKind Kind => SourceKind.Nvml;
 
-    /// <summary>GPUs NVML reported in MIG mode, which are not advertised (also the metric <c>device_plugin_nvml_mig_gpus_skipped</c>).</summary>
+    /// <summary>GPUs NVML reported in MIG mode, which are never advertised whole (also the metric <c>device_plugin_nvml_mig_gpus_skipped</c>).</summary>
     public int MigGpusSkipped => Volatile.Read(ref _session)?.MigGpusSkipped ?? 0;
 
     /// <summary>True while NVML is initialised and GPUs are being advertised and watched.</summary>
@@ -263,32 +267,37 @@ public sealed class NvmlSource : IDeviceSource
         }
     }
 
-    internal static ImmutableArray<ResourceSnapshot> BuildSnapshots(NvmlSession? session, ImmutableArray<ResourceConfig> resources)
+    /// <summary>
+    /// Every snapshot of the configured resources (by their <c>migStrategy</c>), logging a <c>single</c> resource that
+    /// starts or stops refusing. Caller holds <see cref="_publish"/>.
+    /// </summary>
+    private ImmutableArray<ResourceSnapshot> BuildSnapshots(NvmlSession? session, ImmutableArray<ResourceConfig> resources)
     {
-        if (session is null || resources.IsDefaultOrEmpty)
+        var refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
+        var snapshots = ImmutableArray.CreateBuilder<ResourceSnapshot>();
+        if (session is not null && !resources.IsDefaultOrEmpty)
         {
-            return [];
+            var state = session.Monitor.State;
+            foreach (var resource in resources)
+            {
+                snapshots.AddRange(NvmlResourceSnapshots.Build(state, resource, out var refusal));
+                var before = _refusals.GetValueOrDefault(resource.Name);
+                if (refusal is not null)
+                {
+                    refusals = refusals.SetItem(resource.Name, refusal);
+                    if (before?.Message != refusal.Message)
+                    {
+                        Log.MigSingleRefused(_logger, resource.Name, refusal.Message);
+                    }
+                }
+                else if (before is not null)
+                {
+                    Log.MigSingleAccepted(_logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
+                }
+            }
         }
 
-        var state = session.Monitor.State;
-        var snapshots = ImmutableArray.CreateBuilder<ResourceSnapshot>(resources.Length);
-        foreach (var resource in resources)
-        {
-            var shared = resource.ExtraDeviceNodes.IsDefaultOrEmpty
-                ? state.SharedDeviceNodes
-                : [.. state.SharedDeviceNodes.Concat(resource.ExtraDeviceNodes).Distinct(StringComparer.Ordinal)];
-            snapshots.Add(new ResourceSnapshot(
-                resource.Name,
-                SourceKind.Nvml,
-                state.Devices,
-                state.Topology,
-                resource.Replicas,
-                resource.PreStart,
-                shared,
-                resource.Naming,
-                resource.DistinctDevices));
-        }
-
-        return snapshots.MoveToImmutable();
+        _refusals = refusals;
+        return snapshots.ToImmutable();
     }
 }

@@ -17,6 +17,9 @@ public sealed record NvmlSourceOptions
     /// <summary>Where sysfs is read (NUMA fallback).</summary>
     public string SysfsRoot { get; init; } = "/sys";
 
+    /// <summary>Where <c>driver/nvidia-caps/mig-minors</c> and <c>driver/nvidia/capabilities/</c> are read (MIG).</summary>
+    public string ProcRoot { get; init; } = "/proc";
+
     /// <summary>Where the shared device nodes are looked for; the paths handed out are always under <c>/dev</c>.</summary>
     public string DevRoot { get; init; } = "/dev";
 

@@ -15,6 +15,7 @@ public sealed class FakeNvml : IDisposable
     private static readonly string BuildRoot = Path.Combine(Path.GetTempPath(), $"nvml-standin-{Environment.ProcessId}-{Guid.NewGuid():N}");
     private static readonly Lazy<string> FullBuild = new(() => Compile("full", []));
     private static readonly Lazy<string> BareBuild = new(() => Compile("bare", ["-DNO_OPTIONAL"]));
+    private static readonly Lazy<string> NoMigBuild = new(() => Compile("nomig", ["-DNO_MIG"]));
 
     private nint _handle;
 
@@ -38,10 +39,11 @@ public sealed class FakeNvml : IDisposable
         };
     }
 
-    private FakeNvml(string directory, bool withOptionalFunctions)
+    private FakeNvml(string directory, bool withOptionalFunctions, bool withMigFunctions = true)
     {
         Directory = directory;
         WithOptionalFunctions = withOptionalFunctions;
+        WithMigFunctions = withMigFunctions;
     }
 
     /// <summary>The directory holding the library, nvml.conf and events.</summary>
@@ -51,10 +53,13 @@ public sealed class FakeNvml : IDisposable
 
     public bool WithOptionalFunctions { get; }
 
+    /// <summary>False: the library has nvmlDeviceGetMigMode but none of the functions that list MIG devices.</summary>
+    public bool WithMigFunctions { get; }
+
     /// <summary>A stand-in configured with <paramref name="config"/> (nvml.conf lines), library in place and loaded.</summary>
-    public static FakeNvml Create(string config, bool withOptionalFunctions = true)
+    public static FakeNvml Create(string config, bool withOptionalFunctions = true, bool withMigFunctions = true)
     {
-        var fake = CreateWithoutLibrary(config, withOptionalFunctions);
+        var fake = CreateWithoutLibrary(config, withOptionalFunctions, withMigFunctions);
         fake.InstallLibrary();
         return fake;
     }
@@ -73,11 +78,11 @@ public sealed class FakeNvml : IDisposable
     }
 
     /// <summary>A stand-in whose library file is not there yet (a driver installed later): call <see cref="InstallLibrary"/>.</summary>
-    public static FakeNvml CreateWithoutLibrary(string config, bool withOptionalFunctions = true)
+    public static FakeNvml CreateWithoutLibrary(string config, bool withOptionalFunctions = true, bool withMigFunctions = true)
     {
         var directory = Path.Combine(Path.GetTempPath(), $"nvml-test-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(directory);
-        var fake = new FakeNvml(directory, withOptionalFunctions);
+        var fake = new FakeNvml(directory, withOptionalFunctions, withMigFunctions);
         fake.WriteConfig(config);
         return fake;
     }
@@ -87,7 +92,7 @@ public sealed class FakeNvml : IDisposable
     {
         // Copy, then rename: a source retrying in the background never sees a half-written file.
         var partial = LibraryPath + ".partial";
-        File.Copy(WithOptionalFunctions ? FullBuild.Value : BareBuild.Value, partial);
+        File.Copy(!WithOptionalFunctions ? BareBuild.Value : WithMigFunctions ? FullBuild.Value : NoMigBuild.Value, partial);
         File.Move(partial, LibraryPath);
         _handle = NativeLibrary.Load(LibraryPath);
     }
@@ -108,6 +113,9 @@ public sealed class FakeNvml : IDisposable
     }
 
     public long TotalCalls() => Export<Count>("fake_total_calls")();
+
+    /// <summary>Every call but those to <paramref name="function"/> (the health thread's event waits), read at once.</summary>
+    public long TotalCallsExcept(string function) => Export<CountByName>("fake_total_calls_except")(function);
 
     /// <summary>Lines of the events file the stand-in has handled so far.</summary>
     public long EventsConsumed() => Export<Count>("fake_events_consumed")();

@@ -22,11 +22,13 @@ public sealed class NvmlHarness : IAsyncDisposable
         Root = Path.Combine(Path.GetTempPath(), $"nvml-roots-{Guid.NewGuid():N}");
         Directory.CreateDirectory(SysfsRoot);
         Directory.CreateDirectory(DevRoot);
+        FakeProc.WriteMigMinors(ProcRoot, gpus: 8);
         var options = new NvmlSourceOptions
         {
             LibraryPath = fake.LibraryPath,
             SysfsRoot = SysfsRoot,
             DevRoot = DevRoot,
+            ProcRoot = ProcRoot,
             HealthPollInterval = TimeSpan.FromMilliseconds(50),
             RetryInterval = TimeSpan.FromMilliseconds(50),
         };
@@ -42,6 +44,9 @@ public sealed class NvmlHarness : IAsyncDisposable
 
     public string DevRoot => Path.Combine(Root, "dev");
 
+    /// <summary>A fake <c>/proc</c> holding <c>driver/nvidia-caps/mig-minors</c> for GPU minors 0-7 (<see cref="FakeProc"/>).</summary>
+    public string ProcRoot => Path.Combine(Root, "proc");
+
     public NvmlSourceOptions Options { get; }
 
     public RecordingInventorySink Sink { get; } = new(SourceKind.Nvml);
@@ -54,14 +59,15 @@ public sealed class NvmlHarness : IAsyncDisposable
 
     public HealthConfig Health { get; set; } = new();
 
-    public static NvmlHarness Create(string config, bool withOptionalFunctions = true, Func<NvmlSourceOptions, NvmlSourceOptions>? configure = null) =>
-        new(FakeNvml.Create(config, withOptionalFunctions), configure);
+    public static NvmlHarness Create(string config, bool withOptionalFunctions = true, Func<NvmlSourceOptions, NvmlSourceOptions>? configure = null,
+        bool withMigFunctions = true) =>
+        new(FakeNvml.Create(config, withOptionalFunctions, withMigFunctions), configure);
 
     public static NvmlHarness CreateWithoutLibrary(string config, Func<NvmlSourceOptions, NvmlSourceOptions>? configure = null) =>
         new(FakeNvml.CreateWithoutLibrary(config), configure);
 
-    public static ResourceConfig Resource(string name = "nvidia.com/gpu", int replicas = 1) =>
-        new() { Name = name, Source = SourceKind.Nvml, Replicas = replicas };
+    public static ResourceConfig Resource(string name = "nvidia.com/gpu", int replicas = 1, MigStrategy mig = MigStrategy.None) =>
+        new() { Name = name, Source = SourceKind.Nvml, Replicas = replicas, MigStrategy = mig };
 
     /// <summary>Applies the resources (default: one <c>nvidia.com/gpu</c>) with <see cref="Health"/>.</summary>
     public Task ApplyAsync(params ResourceConfig[] resources) =>
@@ -74,6 +80,14 @@ public sealed class NvmlHarness : IAsyncDisposable
     {
         await ApplyAsync(Resource(replicas: replicas));
         return Assert.Single(Sink.Latest);
+    }
+
+    /// <summary>Waits for a complete publication (every resource's snapshot) that matches.</summary>
+    public async Task<ImmutableDictionary<string, ResourceSnapshot>> WaitForAllAsync(
+        Func<ImmutableDictionary<string, ResourceSnapshot>, bool> predicate, TimeSpan? timeout = null)
+    {
+        var snapshots = await Sink.WaitForAsync(s => predicate(s.ToImmutableDictionary(x => x.ResourceName)), timeout ?? WaitLimit);
+        return snapshots.ToImmutableDictionary(x => x.ResourceName);
     }
 
     /// <summary>Waits for a snapshot of the single resource that matches.</summary>

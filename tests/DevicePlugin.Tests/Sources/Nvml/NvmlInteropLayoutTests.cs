@@ -39,4 +39,13 @@ public sealed class NvmlInteropLayoutTests
         Assert.Equal(24, (int)Marshal.OffsetOf<NvmlEventData>(nameof(NvmlEventData.GpuInstanceId)));
         Assert.Equal(28, (int)Marshal.OffsetOf<NvmlEventData>(nameof(NvmlEventData.ComputeInstanceId)));
     }
+
+    [Fact]
+    public void DeviceAttributes_is_40_bytes_with_the_header_offsets()
+    {
+        Assert.Equal(40, Unsafe.SizeOf<NvmlDeviceAttributes>());
+        Assert.Equal(24, (int)Marshal.OffsetOf<NvmlDeviceAttributes>(nameof(NvmlDeviceAttributes.GpuInstanceSliceCount)));
+        Assert.Equal(28, (int)Marshal.OffsetOf<NvmlDeviceAttributes>(nameof(NvmlDeviceAttributes.ComputeInstanceSliceCount)));
+        Assert.Equal(32, (int)Marshal.OffsetOf<NvmlDeviceAttributes>(nameof(NvmlDeviceAttributes.MemorySizeMB)));
+    }
 }

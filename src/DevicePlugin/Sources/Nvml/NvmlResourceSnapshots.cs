@@ -1,0 +1,85 @@
+using System.Collections.Immutable;
+using DevicePlugin.Configuration;
+using DevicePlugin.Inventory;
+
+namespace DevicePlugin.Sources.Nvml;
+
+/// <summary>
+/// Turns the health monitor's state into the snapshots of one configured <c>nvml</c> resource, by its
+/// <c>migStrategy</c>: <c>none</c> advertises the GPUs that are not in MIG mode; <c>single</c> advertises every MIG
+/// device under the resource's name when every GPU is in MIG mode with one profile, the whole GPUs when none is, and
+/// otherwise nothing (with the reason); <c>mixed</c> advertises the whole GPUs under the name and one derived resource
+/// per MIG profile, <c>&lt;domain&gt;/mig-&lt;profile&gt;</c>. Replicas, naming and the other options apply per device.
+/// </summary>
+internal static class NvmlResourceSnapshots
+{
+    /// <summary>The snapshots; <paramref name="refusal"/> says why a <c>single</c> resource advertises nothing.</summary>
+    public static IEnumerable<ResourceSnapshot> Build(NvmlHealthState state, ResourceConfig resource, out NvmlMigRefusal? refusal)
+    {
+        refusal = null;
+        var shared = resource.ExtraDeviceNodes.IsDefaultOrEmpty
+            ? state.SharedDeviceNodes
+            : [.. state.SharedDeviceNodes.Concat(resource.ExtraDeviceNodes).Distinct(StringComparer.Ordinal)];
+        var set = state.Set;
+        var whole = Enumerable.Range(0, set.Gpus.Length).Where(i => !set.Gpus[i].MigEnabled).ToArray();
+        ResourceSnapshot Snapshot(string name, ImmutableArray<PhysicalDevice> devices, TopologyMatrix topology) =>
+            new(name, SourceKind.Nvml, devices, topology, resource.Replicas, resource.PreStart, shared, resource.Naming,
+                resource.DistinctDevices, configuredName: resource.Name);
+        ResourceSnapshot Whole() => whole.Length == set.Gpus.Length
+            ? Snapshot(resource.Name, state.Devices, state.Topology)
+            : Snapshot(resource.Name, [.. whole.Select(i => state.Devices[i])], state.Topology.Project(whole));
+        ResourceSnapshot Migs(string name, int[] indices) =>
+            Snapshot(name, [.. indices.Select(k => state.MigDevices[k])], state.Topology.Project([.. indices.Select(k => set.MigParents[k])]));
+
+        switch (resource.MigStrategy)
+        {
+            case MigStrategy.Single:
+                refusal = SingleRefusal(set, whole.Length);
+                if (refusal is not null)
+                {
+                    return [Snapshot(resource.Name, [], TopologyMatrix.Empty)];
+                }
+
+                return [whole.Length == set.Gpus.Length ? Whole() : Migs(resource.Name, [.. Enumerable.Range(0, set.MigDevices.Length)])];
+
+            case MigStrategy.Mixed:
+                var domain = resource.Name[..resource.Name.IndexOf('/', StringComparison.Ordinal)];
+                var profiles = Enumerable.Range(0, set.MigDevices.Length)
+                    .GroupBy(k => set.MigDevices[k].Profile, StringComparer.Ordinal)
+                    .OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .Select(g => Migs($"{domain}/mig-{g.Key}", [.. g]));
+                return [Whole(), .. profiles];
+
+            default:
+                return [Whole()];
+        }
+    }
+
+    /// <summary>Why <c>single</c> cannot advertise this set, or null when it can.</summary>
+    private static NvmlMigRefusal? SingleRefusal(NvmlGpuSet set, int wholeCount)
+    {
+        var migCount = set.Gpus.Length - wholeCount;
+        if (migCount == 0)
+        {
+            return null;
+        }
+
+        if (wholeCount > 0)
+        {
+            return new("mixed_mig_and_whole_gpus", $"{migCount} of {set.Gpus.Length} GPUs are in MIG mode; single needs all or none");
+        }
+
+        if (set.Gpus.FirstOrDefault(g => g.MigDevices.IsEmpty) is { } empty)
+        {
+            return new("mig_gpu_without_devices", $"GPU {empty.Uuid} is in MIG mode without MIG devices");
+        }
+
+        var profiles = set.MigDevices.Select(m => m.Profile).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        return profiles.Length > 1
+            ? new("differing_profiles", $"the MIG devices have differing profiles ({string.Join(", ", profiles)}); single needs one")
+            : null;
+    }
+}
+
+/// <summary>Why a <c>migStrategy: single</c> resource advertises nothing: a metric label and the words for the log.</summary>
+internal sealed record NvmlMigRefusal(string Reason, string Message);
