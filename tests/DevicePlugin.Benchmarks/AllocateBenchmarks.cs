@@ -3,6 +3,7 @@ using BenchmarkDotNet.Attributes;
 using DevicePlugin.Allocation;
 using DevicePlugin.Api.V1Beta1;
 using DevicePlugin.Inventory;
+using DevicePlugin.Kubelet;
 
 namespace DevicePlugin.Benchmarks;
 

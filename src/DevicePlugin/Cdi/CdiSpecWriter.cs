@@ -43,6 +43,18 @@ public sealed class CdiSpecWriter
     public CdiWriteResult Write(ResourceSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
+        if (snapshot.Naming == DeviceNaming.Env)
+        {
+            // Only resources that hand out CDI names get a spec: a spec nobody asked for could shadow a vendor's
+            // spec for the same kind (a /var/run/cdi spec outranks /etc/cdi) and lose its hooks and mounts. Checked
+            // first, so a resource without CDI names is never built into a spec nor logged about.
+            lock (_lock)
+            {
+                RemoveLocked(snapshot.ResourceName);
+                return CdiWriteResult.Removed;
+            }
+        }
+
         var problems = new List<string>();
         var spec = CdiSpec.FromSnapshot(snapshot, problems);
         if (spec is null)
@@ -62,14 +74,6 @@ public sealed class CdiSpecWriter
 
         lock (_lock)
         {
-            if (snapshot.Naming == DeviceNaming.Env)
-            {
-                // Only resources that hand out CDI names get a spec: a spec nobody asked for could shadow a vendor's
-                // spec for the same kind (a /var/run/cdi spec outranks /etc/cdi) and lose its hooks and mounts.
-                RemoveLocked(snapshot.ResourceName);
-                return CdiWriteResult.Removed;
-            }
-
             if (spec.Devices.Length == 0)
             {
                 // CDI refuses a spec without devices.

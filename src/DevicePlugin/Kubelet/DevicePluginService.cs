@@ -59,32 +59,25 @@ public sealed class DevicePluginService(
 
     public override Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context)
     {
+        // Refusals leave as AllocationException; AllocationErrorInterceptor logs them and maps them to a status.
         var snapshot = feed.Current;
-        try
+        if (request.ContainerRequests.Count == 0)
         {
-            if (request.ContainerRequests.Count == 0)
-            {
-                throw new AllocationException(StatusCode.InvalidArgument, $"Allocate for {snapshot.ResourceName} has no container requests");
-            }
-
-            var response = new AllocateResponse();
-            foreach (var container in request.ContainerRequests)
-            {
-                response.ContainerResponses.Add(AllocateResponseBuilder.Build(snapshot, container.DevicesIds));
-            }
-
-            if (logger.IsEnabled(LogLevel.Debug))
-            {
-                KubeletLog.Allocated(logger, snapshot.ResourceName, string.Join(';', request.ContainerRequests.Select(c => string.Join(',', c.DevicesIds))));
-            }
-
-            return Task.FromResult(response);
+            throw new AllocationException(AllocationErrorKind.EmptyRequest, $"Allocate for {snapshot.ResourceName} has no container requests");
         }
-        catch (AllocationException e)
+
+        var response = new AllocateResponse();
+        foreach (var container in request.ContainerRequests)
         {
-            KubeletLog.AllocateRefused(logger, snapshot.ResourceName, e.Message);
-            throw e.ToRpcException();
+            response.ContainerResponses.Add(AllocateResponseBuilder.Build(snapshot, container.DevicesIds));
         }
+
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            KubeletLog.Allocated(logger, snapshot.ResourceName, string.Join(';', request.ContainerRequests.Select(c => string.Join(',', c.DevicesIds))));
+        }
+
+        return Task.FromResult(response);
     }
 
     public override Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context)
@@ -107,20 +100,9 @@ public sealed class DevicePluginService(
         var snapshot = feed.Current;
         foreach (var id in request.DevicesIds)
         {
-            string? problem = null;
-            if (!snapshot.TryGet(id, out var advertised))
+            if (DeviceUsability.Check(snapshot, id, out _) is { } refusal)
             {
-                problem = $"device {id} is not a device of resource {snapshot.ResourceName}";
-            }
-            else if (snapshot.Devices[advertised.DeviceIndex] is { Health: not DeviceHealth.Healthy } d)
-            {
-                problem = $"device {id} of resource {snapshot.ResourceName} is unhealthy" + (d.UnhealthyReason is { } r ? $": {r}" : "");
-            }
-
-            if (problem is not null)
-            {
-                KubeletLog.PreStartRefused(logger, snapshot.ResourceName, problem);
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, problem));
+                throw refusal;
             }
         }
 

@@ -322,7 +322,12 @@ public sealed class ResourceServer : IAsyncDisposable
             k.ListenUnixSocket(staged, o => o.Protocols = HttpProtocols.Http2);
             k.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
         });
-        builder.Services.AddGrpc(o => o.Interceptors.Add<GrpcMetricsInterceptor>());
+        builder.Services.AddGrpc(o =>
+        {
+            // Outermost first: metrics see the status the refusal was mapped to.
+            o.Interceptors.Add<GrpcMetricsInterceptor>();
+            o.Interceptors.Add<AllocationErrorInterceptor>();
+        });
         builder.Services.AddSingleton(Feed);
         builder.Services.AddSingleton(lifetime);
         builder.Services.AddSingleton(_context);

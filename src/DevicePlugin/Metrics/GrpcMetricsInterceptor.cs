@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using DevicePlugin.Allocation;
 using DevicePlugin.Kubelet;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -9,7 +8,7 @@ namespace DevicePlugin.Metrics;
 /// <summary>
 /// Counts and times the allocation calls of one resource server: <c>device_plugin_allocate_requests_total</c> /
 /// <c>_duration_seconds</c> and the <c>preferred_allocation</c> pair, with the result <c>ok</c> or the gRPC status
-/// code the call ended with.
+/// code the call ended with. Registered before <see cref="AllocationErrorInterceptor"/>, so refusals reach it as statuses.
 /// </summary>
 public sealed class GrpcMetricsInterceptor(SnapshotFeed feed, ResourceServerContext server) : Interceptor
 {
@@ -34,11 +33,6 @@ public sealed class GrpcMetricsInterceptor(SnapshotFeed feed, ResourceServerCont
         catch (RpcException e)
         {
             result = e.StatusCode.ToString();
-            throw;
-        }
-        catch (AllocationException e)
-        {
-            result = e.Code.ToString();
             throw;
         }
         catch (Exception)

@@ -92,5 +92,15 @@ public sealed class AllocateResponseBuilderTests
         Assert.Contains("0000:d8:00.0", sick.Message);
         Assert.Contains("AER fatal", sick.Message);
         Assert.Equal(StatusCode.FailedPrecondition, sick.ToRpcException().StatusCode);
+
+        // The allocation layer itself names the kind; the kubelet layer chose the codes above.
+        Assert.Equal(
+            [AllocationErrorKind.EmptyRequest, AllocationErrorKind.UnknownDevice, AllocationErrorKind.UnhealthyDevice],
+            [empty.Kind, unknown.Kind, sick.Kind]);
+        Assert.Equal(
+            AllocationErrorKind.UnhealthyDevice,
+            Assert.Throws<AllocationException>(() => ContainerAllocationBuilder.Build(snapshot, ["0000:d8:00.0"])).Kind);
+        Assert.Null(DeviceUsability.Check(snapshot, "0000:3b:00.0", out var usable));
+        Assert.Equal("0000:3b:00.0", usable.Id);
     }
 }

@@ -47,7 +47,7 @@ public sealed class CdiDaemonTests
             await node.WriteConfigAsync(Config(cdi.Path, "both", withFpga: false, sim1: "sim-9"));
             await Eventually.TrueAsync(() => Directory.GetFiles(cdi.Path).Length == 1, "the fpga spec is removed");
             await Eventually.TrueAsync(
-                () => SpecOf(cdi.Path, "example.com/gpu").GetProperty("devices").EnumerateArray().Any(d => d.GetProperty("name").GetString() == "sim-9"),
+                () => TrySpecOf(cdi.Path, "example.com/gpu") is { } gpuSpec && gpuSpec.GetProperty("devices").EnumerateArray().Any(d => d.GetProperty("name").GetString() == "sim-9"),
                 "the gpu spec names sim-9");
 
             await node.Daemon.StopAsync();
@@ -71,7 +71,14 @@ public sealed class CdiDaemonTests
         Assert.Empty(response.Devices);
     }
 
-    private static JsonElement SpecOf(string dir, string kind)
+    private static JsonElement SpecOf(string dir, string kind) =>
+        TrySpecOf(dir, kind) ?? throw new InvalidOperationException($"no spec of kind {kind} in {dir}");
+
+    /// <summary>
+    /// The spec of a kind, or null when none is found: a directory listing taken while a spec is renamed into place
+    /// may miss it, so callers that poll use this.
+    /// </summary>
+    private static JsonElement? TrySpecOf(string dir, string kind)
     {
         foreach (var file in Directory.GetFiles(dir))
         {
@@ -88,6 +95,6 @@ public sealed class CdiDaemonTests
             }
         }
 
-        throw new InvalidOperationException($"no spec of kind {kind} in {dir}");
+        return null;
     }
 }

@@ -3,6 +3,8 @@ using System.Text.Json;
 using DevicePlugin.Cdi;
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
+using DevicePlugin.Tests.TestSupport;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DevicePlugin.Tests.Cdi;
@@ -141,6 +143,20 @@ public sealed class CdiSpecWriterTests : IDisposable
         Assert.Equal(CdiWriteResult.Written, writer.Write(cdi));
         Assert.Equal(CdiWriteResult.Removed, writer.Write(env));
         Assert.Empty(Files());
+    }
+
+    [Fact]
+    public void A_resource_named_by_env_is_not_built_into_a_spec_so_its_cdi_problems_are_not_logged()
+    {
+        using var logs = new RecordingLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(logs));
+        var writer = new CdiSpecWriter(new CdiConfig { SpecDirectory = _directory }, factory.CreateLogger<CdiSpecWriter>());
+        var env = new ResourceSnapshot(
+            "example.com/fpga", SourceKind.Pci, [new PhysicalDevice { Id = "-bad-" }], naming: DeviceNaming.Env,
+            cdiKind: "bad kind/x");
+
+        Assert.Equal(CdiWriteResult.Removed, writer.Write(env));
+        Assert.Empty(logs.Lines);
     }
 
     [Fact]
