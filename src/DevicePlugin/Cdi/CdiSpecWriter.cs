@@ -61,7 +61,7 @@ public sealed class CdiSpecWriter
         {
             foreach (var problem in problems)
             {
-                Log.SpecRefused(_logger, snapshot.ResourceName, problem);
+                CdiLog.SpecRefused(_logger, snapshot.ResourceName, problem);
             }
 
             return CdiWriteResult.Failed;
@@ -69,7 +69,7 @@ public sealed class CdiSpecWriter
 
         foreach (var problem in problems)
         {
-            Log.DeviceLeftOut(_logger, snapshot.ResourceName, problem);
+            CdiLog.DeviceLeftOut(_logger, snapshot.ResourceName, problem);
         }
 
         lock (_lock)
@@ -84,7 +84,7 @@ public sealed class CdiSpecWriter
             var owner = _written.FirstOrDefault(kv => kv.Value.FileName == spec.FileName && kv.Key != snapshot.ResourceName);
             if (owner.Key is not null)
             {
-                Log.SpecRefused(_logger, snapshot.ResourceName,
+                CdiLog.SpecRefused(_logger, snapshot.ResourceName,
                     $"its spec file {spec.FileName} is already written for resource {owner.Key}");
                 return CdiWriteResult.Failed;
             }
@@ -110,12 +110,12 @@ public sealed class CdiSpecWriter
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Log.WriteFailed(_logger, e, path, snapshot.ResourceName);
+                CdiLog.WriteFailed(_logger, e, path, snapshot.ResourceName);
                 return CdiWriteResult.Failed;
             }
 
             _written[snapshot.ResourceName] = new WrittenSpec(spec.FileName, content);
-            Log.SpecWritten(_logger, path, snapshot.ResourceName, spec.Devices.Length, spec.Version);
+            CdiLog.SpecWritten(_logger, path, snapshot.ResourceName, spec.Devices.Length, spec.Version);
             return CdiWriteResult.Written;
         }
     }
@@ -152,12 +152,12 @@ public sealed class CdiSpecWriter
         try
         {
             File.Delete(path);
-            Log.SpecRemoved(_logger, path, resourceName);
+            CdiLog.SpecRemoved(_logger, path, resourceName);
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Log.RemoveFailed(_logger, e, path, resourceName);
+            CdiLog.RemoveFailed(_logger, e, path, resourceName);
             return false;
         }
     }

@@ -61,7 +61,7 @@ internal static class NvmlDiscovery
             {
                 case Outcome.Found:
                     gpus.Add(gpu!);
-                    Log.GpuDiscovered(logger, gpu!.Uuid, gpu.Name, gpu.PciAddress, gpu.Minor,
+                    NvmlLog.GpuDiscovered(logger, gpu!.Uuid, gpu.Name, gpu.PciAddress, gpu.Minor,
                         gpu.MemoryBytes is { } m ? (m / (1024 * 1024)).ToString(CultureInfo.InvariantCulture) : "unknown",
                         gpu.NumaNode?.ToString(CultureInfo.InvariantCulture) ?? "unknown", gpu.ComputeCapability ?? "unknown");
                     break;
@@ -119,14 +119,14 @@ internal static class NvmlDiscovery
         var r = nvml.GetHandleByIndex(index, out var handle);
         if (r != NvmlReturn.Success)
         {
-            Log.GpuUnreadable(logger, index, "nvmlDeviceGetHandleByIndex_v2", nvml.Describe(r));
+            NvmlLog.GpuUnreadable(logger, index, "nvmlDeviceGetHandleByIndex_v2", nvml.Describe(r));
             return Outcome.Unidentified;
         }
 
         r = nvml.GetUuid(handle, out var uuid);
         if (r != NvmlReturn.Success || uuid.Length == 0)
         {
-            Log.GpuUnreadable(logger, index, "nvmlDeviceGetUUID", nvml.Describe(r));
+            NvmlLog.GpuUnreadable(logger, index, "nvmlDeviceGetUUID", nvml.Describe(r));
             return Outcome.Unidentified;
         }
 
@@ -135,14 +135,14 @@ internal static class NvmlDiscovery
         r = nvml.GetPciInfo(handle, out var pci);
         if (r != NvmlReturn.Success)
         {
-            Log.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", nvml.Describe(r));
+            NvmlLog.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", nvml.Describe(r));
             return Outcome.Unreadable;
         }
 
         var busId = pci.BusIdText;
         if (Pci.PciAddressName.Normalize(busId) is not { } pciAddress)
         {
-            Log.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", $"bus ID '{busId}' is not domain:bus:device.function");
+            NvmlLog.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", $"bus ID '{busId}' is not domain:bus:device.function");
             return Outcome.Unreadable;
         }
 
@@ -153,7 +153,7 @@ internal static class NvmlDiscovery
         r = nvml.GetMinorNumber(handle, out var minor);
         if (r != NvmlReturn.Success)
         {
-            Log.GpuUnreadable(logger, index, "nvmlDeviceGetMinorNumber", nvml.Describe(r));
+            NvmlLog.GpuUnreadable(logger, index, "nvmlDeviceGetMinorNumber", nvml.Describe(r));
             return Outcome.Unreadable;
         }
 
@@ -166,7 +166,7 @@ internal static class NvmlDiscovery
         ulong? memory = r == NvmlReturn.Success ? info.Total : null;
         if (migEnabled && r == NvmlReturn.NoPermission)
         {
-            Log.MigParentMemoryRefused(logger, uuid);
+            NvmlLog.MigParentMemoryRefused(logger, uuid);
         }
 
         string? computeCapability = nvml.HasCudaComputeCapability
@@ -192,7 +192,7 @@ internal static class NvmlDiscovery
         };
         if (migEnabled)
         {
-            Log.MigGpuFound(logger, uuid, pciAddress);
+            NvmlLog.MigGpuFound(logger, uuid, pciAddress);
         }
 
         return Outcome.Found;
@@ -210,7 +210,7 @@ internal static class NvmlDiscovery
         var r = nvml.GetMaxMigDeviceCount(gpu.Handle, out var slots);
         if (r != NvmlReturn.Success)
         {
-            Log.MigDevicesUnreadable(logger, gpu.Uuid, "nvmlDeviceGetMaxMigDeviceCount", nvml.Describe(r));
+            NvmlLog.MigDevicesUnreadable(logger, gpu.Uuid, "nvmlDeviceGetMaxMigDeviceCount", nvml.Describe(r));
             return [];
         }
 
@@ -225,7 +225,7 @@ internal static class NvmlDiscovery
 
             if (r != NvmlReturn.Success)
             {
-                Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetMigDeviceHandleByIndex", nvml.Describe(r));
+                NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetMigDeviceHandleByIndex", nvml.Describe(r));
                 continue;
             }
 
@@ -237,7 +237,7 @@ internal static class NvmlDiscovery
 
         if (devices.Count == 0)
         {
-            Log.MigGpuEmpty(logger, gpu.Uuid);
+            NvmlLog.MigGpuEmpty(logger, gpu.Uuid);
         }
 
         return devices.ToImmutable();
@@ -249,7 +249,7 @@ internal static class NvmlDiscovery
         var r = nvml.GetUuid(handle, out var uuid);
         if (r != NvmlReturn.Success || uuid.Length == 0)
         {
-            Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetUUID", nvml.Describe(r));
+            NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetUUID", nvml.Describe(r));
             return null;
         }
 
@@ -262,20 +262,20 @@ internal static class NvmlDiscovery
                 r = nvml.GetAttributes(handle, out var attributes);
                 if (r != NvmlReturn.Success)
                 {
-                    Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetAttributes_v2", nvml.Describe(r));
+                    NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetAttributes_v2", nvml.Describe(r));
                     return null;
                 }
 
                 if (!capabilities.TryFind(gpu.Minor, gi, null, logger, out var giMinor)
                     || !capabilities.TryFind(gpu.Minor, gi, ci, logger, out var ciMinor))
                 {
-                    Log.MigCapabilityUnknown(logger, uuid, gpu.Minor, gi, ci);
+                    NvmlLog.MigCapabilityUnknown(logger, uuid, gpu.Minor, gi, ci);
                     return null;
                 }
 
                 var profile = NvmlMigProfile.Name(attributes.GpuInstanceSliceCount, attributes.ComputeInstanceSliceCount,
                     attributes.MemorySizeMB, gpu.MemoryBytes);
-                Log.MigDeviceDiscovered(logger, uuid, profile, gpu.Uuid, slot, gi, ci, attributes.MemorySizeMB);
+                NvmlLog.MigDeviceDiscovered(logger, uuid, profile, gpu.Uuid, slot, gi, ci, attributes.MemorySizeMB);
                 return new NvmlMigDevice
                 {
                     Handle = handle,
@@ -292,11 +292,11 @@ internal static class NvmlDiscovery
                 };
             }
 
-            Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetComputeInstanceId", nvml.Describe(r));
+            NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetComputeInstanceId", nvml.Describe(r));
             return null;
         }
 
-        Log.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetGpuInstanceId", nvml.Describe(r));
+        NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetGpuInstanceId", nvml.Describe(r));
         return null;
     }
 
@@ -350,15 +350,15 @@ internal static class NvmlDiscovery
                 return value >= 0 ? value : null;
             }
 
-            Log.NumaNodeUnreadable(logger, path, $"'{text}' is not a number");
+            NvmlLog.NumaNodeUnreadable(logger, path, $"'{text}' is not a number");
         }
         catch (IOException e)
         {
-            Log.NumaNodeUnreadable(logger, path, e.Message);
+            NvmlLog.NumaNodeUnreadable(logger, path, e.Message);
         }
         catch (UnauthorizedAccessException e)
         {
-            Log.NumaNodeUnreadable(logger, path, e.Message);
+            NvmlLog.NumaNodeUnreadable(logger, path, e.Message);
         }
 
         return null;

@@ -109,7 +109,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         var stopped = _thread is null || _thread.Join(StopTimeout);
         if (!stopped)
         {
-            Log.HealthThreadStuck(_logger, StopTimeout.TotalSeconds);
+            NvmlLog.HealthThreadStuck(_logger, StopTimeout.TotalSeconds);
             return;
         }
 
@@ -129,7 +129,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         if (r != NvmlReturn.Success)
         {
             _eventSet = 0;
-            Log.EventSetUnavailable(_logger, _nvml.Describe(r));
+            NvmlLog.EventSetUnavailable(_logger, _nvml.Describe(r));
             return;
         }
 
@@ -156,20 +156,20 @@ internal sealed class NvmlHealthMonitor : IDisposable
             }
             else
             {
-                Log.SupportedEventTypesUnreadable(_logger, gpu.Uuid, _nvml.Describe(r));
+                NvmlLog.SupportedEventTypesUnreadable(_logger, gpu.Uuid, _nvml.Describe(r));
             }
         }
 
         if ((types & NvmlEventTypes.Monitored) == 0)
         {
-            Log.GpuNotMonitored(_logger, gpu.Uuid, "it supports neither XID nor double-bit ECC events");
+            NvmlLog.GpuNotMonitored(_logger, gpu.Uuid, "it supports neither XID nor double-bit ECC events");
             return;
         }
 
         var registered = _nvml.RegisterEvents(gpu.Handle, types, _eventSet);
         if (registered != NvmlReturn.Success)
         {
-            Log.GpuNotMonitored(_logger, gpu.Uuid, "nvmlDeviceRegisterEvents answered " + _nvml.Describe(registered));
+            NvmlLog.GpuNotMonitored(_logger, gpu.Uuid, "nvmlDeviceRegisterEvents answered " + _nvml.Describe(registered));
         }
     }
 
@@ -216,7 +216,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
     {
         if ((data.EventType & NvmlEventTypes.MigConfigChange) != 0)
         {
-            Log.MigConfigChanged(_logger, _set.TryFind(data.Device, out var changed) ? $"GPU {_set.Gpus[changed].Uuid}" : "an unknown GPU");
+            NvmlLog.MigConfigChanged(_logger, _set.TryFind(data.Device, out var changed) ? $"GPU {_set.Gpus[changed].Uuid}" : "an unknown GPU");
             _migReconfigured = true;
         }
 
@@ -225,7 +225,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         {
             if ((data.EventType & NvmlEventTypes.MigConfigChange) == 0)
             {
-                Log.EventIgnored(_logger, data.EventType);
+                NvmlLog.EventIgnored(_logger, data.EventType);
             }
 
             return;
@@ -241,7 +241,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
                 cause = DeviceFaultKind.Xid;
                 if (_health.IgnoredXids.Contains(data.EventData))
                 {
-                    Log.XidIgnored(_logger, "an unknown GPU", data.EventData);
+                    NvmlLog.XidIgnored(_logger, "an unknown GPU", data.EventData);
                     return;
                 }
             }
@@ -287,18 +287,18 @@ internal sealed class NvmlHealthMonitor : IDisposable
 
             if (_health.IgnoredXids.Contains(xid))
             {
-                Log.XidIgnored(_logger, where, xid);
+                NvmlLog.XidIgnored(_logger, where, xid);
             }
             else
             {
-                Log.XidCritical(_logger, where, xid);
+                NvmlLog.XidCritical(_logger, where, xid);
                 _ledger.RecordEvent(target, $"XID {xid}");
             }
         }
 
         if ((data.EventType & NvmlEventTypes.DoubleBitEccError) != 0)
         {
-            Log.DoubleBitEcc(_logger, where);
+            NvmlLog.DoubleBitEcc(_logger, where);
             foreach (var id in faulted)
             {
                 _metrics.RecordFault(id, DeviceFaultKind.DoubleBitEcc);
@@ -333,7 +333,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
     /// <summary>Marks every GPU; <paramref name="cause"/> explains their health change (the fault itself named no GPU).</summary>
     private void FaultAll(string reason, string cause)
     {
-        Log.AllGpusFaulted(_logger, reason);
+        NvmlLog.AllGpusFaulted(_logger, reason);
         foreach (var gpu in _set.Gpus)
         {
             foreach (var id in FaultedIds(gpu))
@@ -354,7 +354,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         var failing = r is not (NvmlReturn.Success or NvmlReturn.NoPermission);
         if (failing && _notAnswering.Add(gpu.Uuid))
         {
-            Log.GpuNotAnswering(_logger, gpu.Uuid, _nvml.Describe(r));
+            NvmlLog.GpuNotAnswering(_logger, gpu.Uuid, _nvml.Describe(r));
             foreach (var id in FaultedIds(gpu))
             {
                 _metrics.RecordFault(id, DeviceFaultKind.Lost);
@@ -413,7 +413,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             }
         }
 
-        Log.GpuSetChanged(_logger, next.Gpus.Length, string.Join(", ", added.Select(g => g.Uuid)),
+        NvmlLog.GpuSetChanged(_logger, next.Gpus.Length, string.Join(", ", added.Select(g => g.Uuid)),
             string.Join(", ", removed.Select(g => g.Uuid)));
         return true;
     }
@@ -447,7 +447,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             {
                 if (device.Health != status)
                 {
-                    Log.HealthChanged(_logger, gpu.Uuid, status, reason ?? "no fault");
+                    NvmlLog.HealthChanged(_logger, gpu.Uuid, status, reason ?? "no fault");
                 }
 
                 device = set.HealthyDevices[i] with { Health = status, UnhealthyReason = reason };
@@ -461,7 +461,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
         var shared = NvmlSharedDeviceNodes.Find(_devRoot);
         if (!shared.SequenceEqual(previous.SharedDeviceNodes))
         {
-            Log.SharedDeviceNodesChanged(_logger, string.Join(", ", shared));
+            NvmlLog.SharedDeviceNodesChanged(_logger, string.Join(", ", shared));
             changed = true;
         }
 
@@ -475,7 +475,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             catch (Exception e)
             {
                 // The thread must outlive a failing consumer: the next change publishes the whole state again.
-                Log.PublishFailed(_logger, e);
+                NvmlLog.PublishFailed(_logger, e);
             }
         }
     }
@@ -513,7 +513,7 @@ internal sealed class NvmlHealthMonitor : IDisposable
             {
                 if (old is not null ? old.Health != device.Health : status != DeviceHealth.Healthy)
                 {
-                    Log.HealthChanged(_logger, mig.Uuid, status, reason ?? "no fault");
+                    NvmlLog.HealthChanged(_logger, mig.Uuid, status, reason ?? "no fault");
                 }
 
                 changed = true;

@@ -106,7 +106,7 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         _deviceGetAttributes = (delegate* unmanaged<nint, NvmlDeviceAttributes*, NvmlReturn>)Group(handle, "nvmlDeviceGetAttributes_v2", migMissing);
         if (_deviceGetMigMode != null && migMissing.Count > 0)
         {
-            Log.MigFunctionsMissing(logger, string.Join(", ", migMissing));
+            NvmlLog.MigFunctionsMissing(logger, string.Join(", ", migMissing));
         }
     }
 
@@ -427,7 +427,7 @@ internal sealed unsafe class NvmlLibrary : IDisposable
             return address;
         }
 
-        Log.OptionalFunctionMissing(logger, name, consequence);
+        NvmlLog.OptionalFunctionMissing(logger, name, consequence);
         return 0;
     }
 

@@ -101,7 +101,7 @@ internal sealed class NvmlMigCapabilities
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Log.MigCapabilityUnreadable(logger, path, e.Message);
+            NvmlLog.MigCapabilityUnreadable(logger, path, e.Message);
             return null;
         }
     }

@@ -59,7 +59,7 @@ internal sealed class NvmlRescanner
         {
             if (!_countFailing)
             {
-                Log.RescanCountFailed(_logger, _nvml.Describe(r));
+                NvmlLog.RescanCountFailed(_logger, _nvml.Describe(r));
             }
 
             _countFailing = true;
@@ -69,7 +69,7 @@ internal sealed class NvmlRescanner
         _countFailing = false;
         if (count != current.DeviceCount)
         {
-            Log.GpuCountChanged(_logger, current.DeviceCount, count);
+            NvmlLog.GpuCountChanged(_logger, current.DeviceCount, count);
             return Rediscover(current);
         }
 
@@ -87,7 +87,7 @@ internal sealed class NvmlRescanner
             return MigLayoutChanged(current) ? Rediscover(current) : null;
         }
 
-        Log.GpuUuidsChanged(_logger, string.Join(", ", seen.Except(current.KnownUuids).Order(StringComparer.Ordinal)),
+        NvmlLog.GpuUuidsChanged(_logger, string.Join(", ", seen.Except(current.KnownUuids).Order(StringComparer.Ordinal)),
             vanished ? string.Join(", ", current.KnownUuids.Except(seen).Order(StringComparer.Ordinal)) : "");
         return Rediscover(current);
     }
@@ -110,7 +110,7 @@ internal sealed class NvmlRescanner
             if (enabled != gpu.MigEnabled
                 || (uuids is not null && !uuids.SetEquals(gpu.MigDevices.Select(m => m.Uuid))))
             {
-                Log.MigLayoutChanged(_logger, gpu.Uuid);
+                NvmlLog.MigLayoutChanged(_logger, gpu.Uuid);
                 return true;
             }
         }
@@ -135,7 +135,7 @@ internal sealed class NvmlRescanner
         catch (SourceInitException e)
         {
             // The set stays as it is; the count still differs at the next check, which tries again.
-            Log.RescanFailed(_logger, e.Message);
+            NvmlLog.RescanFailed(_logger, e.Message);
             return null;
         }
 
@@ -146,11 +146,11 @@ internal sealed class NvmlRescanner
         {
             if (discovery.Unidentified == 0 && !discovery.EnumeratedUuids.Contains(gpu.Uuid))
             {
-                Log.GpuGone(_logger, gpu.Uuid, gpu.PciAddress, "the driver no longer enumerates it");
+                NvmlLog.GpuGone(_logger, gpu.Uuid, gpu.PciAddress, "the driver no longer enumerates it");
                 continue;
             }
 
-            Log.GpuKeptUnreadable(_logger, gpu.Uuid, gpu.PciAddress);
+            NvmlLog.GpuKeptUnreadable(_logger, gpu.Uuid, gpu.PciAddress);
             gpus.Add(gpu);
             known.Add(gpu.Uuid);
         }

@@ -60,7 +60,7 @@ internal sealed class NvmlSession : IDisposable
                 throw new SourceInitException($"NVML ({library}, driver {version}) found no GPU on this node", noHardware: true);
             }
 
-            Log.NvmlStarted(logger, library, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);
+            NvmlLog.NvmlStarted(logger, library, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);
             var gpus = NvmlGpuSet.FromDiscovery(discovery, NvmlTopologyBuilder.Build(nvml, discovery.Gpus, logger));
             var monitor = new NvmlHealthMonitor(nvml, gpus, new NvmlRescanner(nvml, options, time, logger), health,
                 options.DevRoot, options.HealthPollInterval, time, metrics, logger, changed);
@@ -87,7 +87,7 @@ internal sealed class NvmlSession : IDisposable
         var r = _nvml.Shutdown();
         if (r != NvmlReturn.Success)
         {
-            Log.ShutdownFailed(_logger, _nvml.Describe(r));
+            NvmlLog.ShutdownFailed(_logger, _nvml.Describe(r));
         }
 
         _nvml.Dispose();

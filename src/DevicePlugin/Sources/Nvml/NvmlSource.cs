@@ -102,7 +102,7 @@ public sealed class NvmlSource : IDeviceSource
             catch (SourceInitException e) when (!_options.FailOnInitError)
             {
                 _sink.SourceFailed(SourceKind.Nvml, e);
-                Log.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
+                NvmlLog.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
                 PublishCurrent();
                 StartRetry();
             }
@@ -209,7 +209,7 @@ public sealed class NvmlSource : IDeviceSource
                 }
 
                 StartSession(health);
-                Log.RetrySucceeded(_logger);
+                NvmlLog.RetrySucceeded(_logger);
                 _retryWarnings.Reset();
                 _sink.SourceRunning(SourceKind.Nvml);
                 _retry = null;
@@ -239,7 +239,7 @@ public sealed class NvmlSource : IDeviceSource
         _sink.SourceFailed(SourceKind.Nvml, e);
         if (_retryWarnings.ShouldLog(e.Message, _time.GetUtcNow(), out var suppressed))
         {
-            Log.RetryFailed(_logger, e.Message, suppressed, _options.RetryWarningInterval.TotalMinutes);
+            NvmlLog.RetryFailed(_logger, e.Message, suppressed, _options.RetryWarningInterval.TotalMinutes);
         }
     }
 
@@ -287,12 +287,12 @@ public sealed class NvmlSource : IDeviceSource
                     refusals = refusals.SetItem(resource.Name, refusal);
                     if (before?.Message != refusal.Message)
                     {
-                        Log.MigSingleRefused(_logger, resource.Name, refusal.Message);
+                        NvmlLog.MigSingleRefused(_logger, resource.Name, refusal.Message);
                     }
                 }
                 else if (before is not null)
                 {
-                    Log.MigSingleAccepted(_logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
+                    NvmlLog.MigSingleAccepted(_logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
                 }
             }
         }

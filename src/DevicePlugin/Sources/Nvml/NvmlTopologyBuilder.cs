@@ -36,7 +36,7 @@ internal static class NvmlTopologyBuilder
                     }
                     else
                     {
-                        Log.TopologyUnreadable(logger, gpus[i].Uuid, gpus[j].Uuid, nvml.Describe(r));
+                        NvmlLog.TopologyUnreadable(logger, gpus[i].Uuid, gpus[j].Uuid, nvml.Describe(r));
                     }
                 }
 
@@ -75,7 +75,7 @@ internal static class NvmlTopologyBuilder
                 {
                     if (r is not (NvmlReturn.InvalidArgument or NvmlReturn.NotSupported))
                     {
-                        Log.NvLinkUnreadable(logger, gpus[i].Uuid, link, nvml.Describe(r));
+                        NvmlLog.NvLinkUnreadable(logger, gpus[i].Uuid, link, nvml.Describe(r));
                     }
 
                     break;
@@ -89,13 +89,13 @@ internal static class NvmlTopologyBuilder
                 r = nvml.GetNvLinkRemotePciInfo(gpus[i].Handle, link, out var remote);
                 if (r != NvmlReturn.Success)
                 {
-                    Log.NvLinkUnreadable(logger, gpus[i].Uuid, link, nvml.Describe(r));
+                    NvmlLog.NvLinkUnreadable(logger, gpus[i].Uuid, link, nvml.Describe(r));
                     continue;
                 }
 
                 if (Pci.PciAddressName.Normalize(remote.BusIdText) is not { } address)
                 {
-                    Log.NvLinkUnreadable(logger, gpus[i].Uuid, link, $"remote bus ID '{remote.BusIdText}' is not domain:bus:device.function");
+                    NvmlLog.NvLinkUnreadable(logger, gpus[i].Uuid, link, $"remote bus ID '{remote.BusIdText}' is not domain:bus:device.function");
                 }
                 else if (byAddress.TryGetValue(address, out var j))
                 {

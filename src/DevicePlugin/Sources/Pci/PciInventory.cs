@@ -109,7 +109,7 @@ internal sealed class PciInventory
                 if (!_listingUnreadable)
                 {
                     _listingUnreadable = true;
-                    Log.ListingUnreadable(_logger, _scanner.Listing, e.Message);
+                    PciLog.ListingUnreadable(_logger, _scanner.Listing, e.Message);
                 }
 
                 _listingFingerprint = fingerprint;
@@ -132,7 +132,7 @@ internal sealed class PciInventory
         if (_listingUnreadable)
         {
             _listingUnreadable = false;
-            Log.ListingReadable(_logger, _scanner.Listing);
+            PciLog.ListingReadable(_logger, _scanner.Listing);
         }
 
         foreach (var address in addresses)
@@ -164,7 +164,7 @@ internal sealed class PciInventory
                 if (_logger.IsEnabled(LogLevel.Information))
                 {
                     var nodes = string.Join(' ', NodesFor(info));
-                    Log.DeviceMatched(_logger, address, info.Vendor, info.Device, info.Class, info.Driver ?? "none",
+                    PciLog.DeviceMatched(_logger, address, info.Vendor, info.Device, info.Class, info.Driver ?? "none",
                         _resources[index].Name, nodes);
                 }
             }
@@ -174,7 +174,7 @@ internal sealed class PciInventory
         if ((_devices.Count, addresses.Count) != _lastScanCounts)
         {
             _lastScanCounts = (_devices.Count, addresses.Count);
-            Log.Scanned(_logger, _resources.Length, _devices.Count, addresses.Count);
+            PciLog.Scanned(_logger, _resources.Length, _devices.Count, addresses.Count);
         }
     }
 
@@ -189,7 +189,7 @@ internal sealed class PciInventory
             var index = FirstMatch(device.Info.Vendor, device.Info.Device, device.Info.Class, device.BaselineDriver);
             if (index < 0)
             {
-                Log.DeviceDropped(_logger, device.Address, device.Resource);
+                PciLog.DeviceDropped(_logger, device.Address, device.Resource);
                 _devices.Remove(device.Address);
                 _ledger.Forget(device.Address);
             }
@@ -323,7 +323,7 @@ internal sealed class PciInventory
         device.BaselineDriver = driver;
         device.ResourceIndex = index;
         device.Resource = _resources[index].Name;
-        Log.DriverAccepted(_logger, info.Address, driver, _resources[index].Name);
+        PciLog.DriverAccepted(_logger, info.Address, driver, _resources[index].Name);
     }
 
     private void CheckAer(TrackedPciDevice device)
@@ -346,7 +346,7 @@ internal sealed class PciInventory
     private void ReportFault(TrackedPciDevice device, string reason, string kind)
     {
         var resource = device.Resource;
-        Log.Fault(_logger, device.Address, resource, reason);
+        PciLog.Fault(_logger, device.Address, resource, reason);
         _faults(new DeviceFault(device.Address, kind, Resource: resource));
     }
 
@@ -405,7 +405,7 @@ internal sealed class PciInventory
         var health = _ledger.Evaluate(device.Address, _recoverAfter, out var reason);
         if (health == DeviceHealth.Healthy && device.LastHealth == DeviceHealth.Unhealthy)
         {
-            Log.Recovered(_logger, device.Address, device.Resource);
+            PciLog.Recovered(_logger, device.Address, device.Resource);
         }
 
         device.LastHealth = health;

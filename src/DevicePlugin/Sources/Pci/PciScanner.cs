@@ -366,7 +366,7 @@ internal sealed class PciScanner
             }
         }
 
-        Log.UnreadableDevice(_logger, address, reason);
+        PciLog.UnreadableDevice(_logger, address, reason);
     }
 
     private void ReportFile(string address, string path, string reason)
@@ -379,6 +379,6 @@ internal sealed class PciScanner
             }
         }
 
-        Log.UnreadableFile(_logger, address, path, reason);
+        PciLog.UnreadableFile(_logger, address, path, reason);
     }
 }

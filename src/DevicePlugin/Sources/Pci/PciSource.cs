@@ -131,7 +131,7 @@ public sealed class PciSource : IDeviceSource
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    Log.PollFailed(_logger, e);
+                    PciLog.PollFailed(_logger, e);
                 }
                 finally
                 {

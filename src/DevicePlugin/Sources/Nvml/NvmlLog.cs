@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>The nvml source's log messages (event IDs 3000-3099).</summary>
-internal static partial class Log
+internal static partial class NvmlLog
 {
     [LoggerMessage(3000, LogLevel.Warning, "NVML function {Function} is missing from this driver: {Consequence}")]
     public static partial void OptionalFunctionMissing(ILogger logger, string function, string consequence);
