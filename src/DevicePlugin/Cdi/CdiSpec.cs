@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using DevicePlugin.Allocation;
 using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Cdi;
@@ -14,14 +13,7 @@ public sealed record CdiSpec(
 {
     /// <summary>Spec file name for a kind: <c>vendor-class.json</c>, characters outside CDI's set turned into '_'.</summary>
     public static string FileNameFor(string kind) =>
-        string.Create(kind.Length, kind, static (span, k) =>
-        {
-            for (var i = 0; i < k.Length; i++)
-            {
-                var c = k[i];
-                span[i] = c == '/' ? '-' : char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' ? c : '_';
-            }
-        }) + ".json";
+        CharacterMap.Map(kind, static c => c == '/' ? '-' : char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' ? c : '_') + ".json";
 
     public string FileName => FileNameFor(Kind);
 

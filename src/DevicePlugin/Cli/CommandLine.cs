@@ -1,5 +1,7 @@
 using System.Collections;
 using DevicePlugin.Metrics;
+using DevicePlugin.Sources;
+using DevicePlugin.Sources.Nvml;
 
 namespace DevicePlugin.Cli;
 
@@ -22,13 +24,13 @@ public static class CommandLine
                 : (o with { KubeletDirectory = v }, null)),
         new("config", "FILE", "none", "YAML configuration; watched, and a change is applied without a restart", false,
             (o, v) => (o with { ConfigPath = v.Length == 0 ? null : v }, null)),
-        new("sysfs-root", "DIR", "/sys", "where sysfs is read", false,
+        new("sysfs-root", "DIR", HostPathDefaults.SysfsRoot, "where sysfs is read", false,
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { SysfsRoot = v }, null)),
-        new("dev-root", "DIR", "/dev", "where device nodes are looked for; paths handed to the kubelet stay under /dev", false,
+        new("dev-root", "DIR", HostPathDefaults.DevRoot, "where device nodes are looked for; paths handed to the kubelet stay under /dev", false,
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { DevRoot = v }, null)),
-        new("nvml-library", "PATH", "libnvidia-ml.so.1", "the NVML shared library to load", false,
+        new("nvml-library", "PATH", NvmlSourceOptions.DefaultLibraryPath, "the NVML shared library to load", false,
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { NvmlLibrary = v }, null)),
-        new("proc-root", "DIR", "/proc", "where /proc/driver/nvidia-caps/mig-minors and /proc/driver/nvidia/capabilities/ are read (MIG)", false,
+        new("proc-root", "DIR", HostPathDefaults.ProcRoot, "where /proc/driver/nvidia-caps/mig-minors and /proc/driver/nvidia/capabilities/ are read (MIG)", false,
             (o, v) => v.Length == 0 ? (null, "must not be empty") : (o with { ProcRoot = v }, null)),
         new("driver-root", "DIR", "none", "a host driver tree mounted into the container (/ or /run/nvidia/driver on the host): "
             + "libnvidia-ml.so.1 is loaded from the first of DIR/usr/lib64, DIR/usr/lib/<arch>-linux-gnu, DIR/lib64, "

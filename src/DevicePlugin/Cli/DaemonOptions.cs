@@ -1,3 +1,6 @@
+using DevicePlugin.Sources;
+using DevicePlugin.Sources.Nvml;
+
 namespace DevicePlugin.Cli;
 
 /// <summary>The daemon's flags (INTERFACE.md), after flags and <c>DP_*</c> environment variables are merged.</summary>
@@ -11,17 +14,17 @@ public sealed record DaemonOptions
 
     public string? ConfigPath { get; init; }
 
-    public string SysfsRoot { get; init; } = "/sys";
+    public string SysfsRoot { get; init; } = HostPathDefaults.SysfsRoot;
 
-    public string DevRoot { get; init; } = "/dev";
+    public string DevRoot { get; init; } = HostPathDefaults.DevRoot;
 
-    public string NvmlLibrary { get; init; } = "libnvidia-ml.so.1";
+    public string NvmlLibrary { get; init; } = NvmlSourceOptions.DefaultLibraryPath;
 
     /// <summary>A host driver tree mounted into the container, searched for the NVML library; null: none.</summary>
     public string? DriverRoot { get; init; }
 
     /// <summary>Where <c>driver/nvidia-caps/mig-minors</c> and <c>driver/nvidia/capabilities/</c> are read (MIG).</summary>
-    public string ProcRoot { get; init; } = "/proc";
+    public string ProcRoot { get; init; } = HostPathDefaults.ProcRoot;
 
     /// <summary>HOST:PORT for /metrics, /healthz and /readyz; empty turns the endpoint off.</summary>
     public string MetricsAddress { get; init; } = DefaultMetricsAddress;

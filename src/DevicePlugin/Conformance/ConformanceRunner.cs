@@ -522,12 +522,12 @@ public sealed partial class ConformanceRunner(ConformanceOptions options)
             return $"{asked}: CDI device \"{name}\" is not of the form vendor/class=name";
         }
 
-        if (Allocation.CdiNames.KindProblem(name[..equals]) is { } kind)
+        if (Inventory.CdiNames.KindProblem(name[..equals]) is { } kind)
         {
             return $"{asked}: {kind}";
         }
 
-        return Allocation.CdiNames.IsValidDeviceName(name[(equals + 1)..]) ? null
+        return Inventory.CdiNames.IsValidDeviceName(name[(equals + 1)..]) ? null
             : $"{asked}: CDI device \"{name}\": the name part must start and end with a letter or digit and hold only letters, digits, '_', '-', '.', ':'";
     }
 

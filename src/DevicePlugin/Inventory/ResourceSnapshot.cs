@@ -117,14 +117,7 @@ public sealed class ResourceSnapshot
 
     /// <summary>Upper-cases the name and turns every character outside A-Z and 0-9 into '_'.</summary>
     public static string UpperSnake(string name) =>
-        string.Create(name.Length, name, static (span, n) =>
-        {
-            for (var i = 0; i < n.Length; i++)
-            {
-                var c = char.ToUpperInvariant(n[i]);
-                span[i] = c is (>= 'A' and <= 'Z') or (>= '0' and <= '9') ? c : '_';
-            }
-        });
+        CharacterMap.Map(name, static c => char.ToUpperInvariant(c) is var u && (u is (>= 'A' and <= 'Z') or (>= '0' and <= '9')) ? u : '_');
 
     /// <summary>
     /// True when the kubelet would see the same list (IDs, health, NUMA) from both snapshots.

@@ -15,13 +15,13 @@ public sealed record NvmlSourceOptions
     public string? DriverRoot { get; init; }
 
     /// <summary>Where sysfs is read (NUMA fallback).</summary>
-    public string SysfsRoot { get; init; } = "/sys";
+    public string SysfsRoot { get; init; } = HostPathDefaults.SysfsRoot;
 
     /// <summary>Where <c>driver/nvidia-caps/mig-minors</c> and <c>driver/nvidia/capabilities/</c> are read (MIG).</summary>
-    public string ProcRoot { get; init; } = "/proc";
+    public string ProcRoot { get; init; } = HostPathDefaults.ProcRoot;
 
     /// <summary>Where the shared device nodes are looked for; the paths handed out are always under <c>/dev</c>.</summary>
-    public string DevRoot { get; init; } = "/dev";
+    public string DevRoot { get; init; } = HostPathDefaults.DevRoot;
 
     /// <summary>
     /// True: <see cref="NvmlSource.ApplyAsync"/> throws <see cref="SourceInitException"/> when NVML cannot start.

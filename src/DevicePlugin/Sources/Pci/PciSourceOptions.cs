@@ -4,10 +4,10 @@ namespace DevicePlugin.Sources.Pci;
 public sealed record PciSourceOptions
 {
     /// <summary>Where sysfs is read (<c>--sysfs-root</c>).</summary>
-    public string SysfsRoot { get; init; } = "/sys";
+    public string SysfsRoot { get; init; } = HostPathDefaults.SysfsRoot;
 
     /// <summary>Where device nodes are looked for (<c>--dev-root</c>); nodes are still handed out as host paths under /dev.</summary>
-    public string DevRoot { get; init; } = "/dev";
+    public string DevRoot { get; init; } = HostPathDefaults.DevRoot;
 
     /// <summary>How often the known devices' health is checked (a few small reads per device).</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);

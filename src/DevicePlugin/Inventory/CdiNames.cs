@@ -1,4 +1,4 @@
-namespace DevicePlugin.Allocation;
+namespace DevicePlugin.Inventory;
 
 /// <summary>CDI device naming: <c>vendor.com/class=name</c>, with the name limited to CDI's character set.</summary>
 public static class CdiNames
@@ -13,14 +13,7 @@ public static class CdiNames
 
     /// <summary>A CDI device name for a physical ID: letters, digits, '_', '-', '.', ':' kept, others turned into '_'.</summary>
     public static string DeviceName(string deviceId) =>
-        string.Create(deviceId.Length, deviceId, static (span, id) =>
-        {
-            for (var i = 0; i < id.Length; i++)
-            {
-                var c = id[i];
-                span[i] = char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or ':' ? c : '_';
-            }
-        });
+        CharacterMap.Map(deviceId, static c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or ':' ? c : '_');
 
     /// <summary>
     /// CDI's rule for a device name: starts and ends with a letter or digit, only letters, digits, '_', '-', '.', ':'.
