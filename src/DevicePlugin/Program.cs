@@ -42,7 +42,7 @@ public static class Program
         PluginConfig config;
         try
         {
-            config = options.ConfigPath is { } path ? ConfigLoader.LoadFile(path) : DefaultConfig.Create();
+            config = options.ConfigPath is { } path ? ConfigLoader.LoadFile(path) : DeviceSources.DefaultConfig();
         }
         catch (ConfigException e)
         {

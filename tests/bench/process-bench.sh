@@ -20,7 +20,7 @@ resources:
     devices: [{id: g0, numa: 0}, {id: g1, numa: 0}, {id: g2, numa: 1}, {id: g3, numa: 1}]
 YAML
 
-"$BIN" kubelet-emulator --kubelet-dir "$WORK/k" >"$WORK/kubelet.log" 2>&1 &
+"$BIN" kubelet-emulator --kubelet-dir "$WORK/k" --create-dir >"$WORK/kubelet.log" 2>&1 &
 for _ in $(seq 200); do [ -S "$WORK/k/kubelet.sock" ] && break; sleep 0.01; done
 
 ms=()

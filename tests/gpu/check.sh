@@ -19,7 +19,7 @@ WORK=$(mktemp -d)
 LOG="$WORK/daemon.log"
 mkdir -p "$WORK/kubelet"
 # The kubelet emulator: prints the registration and every device list, and admits one pod asking for one GPU.
-"$OUT/device-plugin" kubelet-emulator --kubelet-dir "$WORK/kubelet" --allocate 1 >"$WORK/kubelet.log" 2>&1 &
+"$OUT/device-plugin" kubelet-emulator --kubelet-dir "$WORK/kubelet" --create-dir --allocate 1 >"$WORK/kubelet.log" 2>&1 &
 KPID=$!
 for _ in $(seq 40); do [ -S "$WORK/kubelet/kubelet.sock" ] && break; sleep 0.25; done
 ARGS=(--kubelet-dir "$WORK/kubelet" --metrics-address "$METRICS")
@@ -52,13 +52,13 @@ curl -s "http://$METRICS/metrics" | grep '^device_plugin_'
 
 echo "== what the kubelet emulator received (registration, lists, one Allocate)"
 cat "$WORK/kubelet.log"
-grep -q "^registered nvidia.com/gpu" "$WORK/kubelet.log" || { echo "FAIL: nvidia.com/gpu did not register"; fail=1; }
+grep -q "^registered resource=nvidia.com/gpu " "$WORK/kubelet.log" || { echo "FAIL: nvidia.com/gpu did not register"; fail=1; }
 if [ "$MIG" -eq 1 ]; then
   # Every GPU may be in MIG mode (nvidia.com/gpu then lists nothing): a MIG device's Allocate carries its capability nodes.
-  grep -qE "^allocate nvidia.com/(gpu: env NVIDIA_VISIBLE_DEVICES=GPU-|mig-[^:]*: env NVIDIA_VISIBLE_DEVICES=MIG-.*/dev/nvidia-caps/nvidia-cap)" "$WORK/kubelet.log" \
+  grep -qE "^allocation .* resource=nvidia.com/(gpu .*envs=NVIDIA_VISIBLE_DEVICES=GPU-|mig-[^ ]* .*envs=NVIDIA_VISIBLE_DEVICES=MIG-.*/dev/nvidia-caps/nvidia-cap)" "$WORK/kubelet.log" \
     || { echo "FAIL: no Allocate answer with a GPU or MIG UUID"; fail=1; }
 else
-  grep -q "^allocate nvidia.com/gpu: env NVIDIA_VISIBLE_DEVICES=GPU-" "$WORK/kubelet.log" || { echo "FAIL: no Allocate answer with a GPU UUID"; fail=1; }
+  grep -q "^allocation .* resource=nvidia.com/gpu .*envs=NVIDIA_VISIBLE_DEVICES=GPU-" "$WORK/kubelet.log" || { echo "FAIL: no Allocate answer with a GPU UUID"; fail=1; }
 fi
 
 echo "== comparison"

@@ -1,6 +1,5 @@
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
-using DevicePlugin.Kubelet;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Cdi;

@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using DevicePlugin.Api;
 using DevicePlugin.Health;
 using DevicePlugin.Inventory;
-using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Kubelet;

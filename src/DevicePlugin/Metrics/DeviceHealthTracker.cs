@@ -1,5 +1,4 @@
 using DevicePlugin.Inventory;
-using DevicePlugin.Kubelet;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Metrics;

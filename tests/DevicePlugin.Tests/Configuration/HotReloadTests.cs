@@ -27,7 +27,7 @@ public sealed class HotReloadTests
         Assert.Equal(4, list.HealthyCount);
         Assert.Same(plugin, node.Kubelet.Plugins[Configs.Gpu]);
         Assert.False(plugin.StreamEnded);
-        Assert.True(node.Logs.Contains("device sim-1 is now Unhealthy"), "the health change is logged");
+        await Eventually.TrueAsync(() => node.Logs.Contains("device sim-1 is now Unhealthy"), "the health change is logged");
     }
 
     [Fact]

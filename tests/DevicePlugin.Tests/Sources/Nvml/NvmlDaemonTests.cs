@@ -124,17 +124,17 @@ public sealed class NvmlDaemonTests
         using var fake = FakeNvml.Create(NvmlHarness.Gpus(2));
         using var dir = new TempDirectory();
         var kubeletDir = dir.Combine("k");
-        using var emulator = new DaemonProcess(["kubelet-emulator", "--kubelet-dir", kubeletDir, "--allocate", "1"]);
+        using var emulator = new DaemonProcess(["kubelet-emulator", "--kubelet-dir", kubeletDir, "--create-dir", "--allocate", "1"]);
         await Eventually.TrueAsync(() => File.Exists(Path.Combine(kubeletDir, "kubelet.sock")), "the emulator listens");
 
         // No --config: the built-in defaults advertise nvidia.com/gpu from NVML.
         using var daemon = new DaemonProcess(["--kubelet-dir", kubeletDir, "--nvml-library", fake.LibraryPath, "--metrics-address="]);
-        await Eventually.TrueAsync(() => emulator.Stdout.Contains("allocate nvidia.com/gpu", StringComparison.Ordinal), "an allocation is printed");
+        await Eventually.TrueAsync(() => emulator.Stdout.Contains("allocation pod=", StringComparison.Ordinal), "an allocation is printed");
         var output = emulator.Stdout;
-        Assert.Contains("registered nvidia.com/gpu", output, StringComparison.Ordinal);
-        Assert.Contains("list nvidia.com/gpu", output, StringComparison.Ordinal);
-        Assert.Contains("GPU-test-0=Healthy@numa0 GPU-test-1=Healthy@numa0", output, StringComparison.Ordinal);
-        Assert.Contains("allocate nvidia.com/gpu: env NVIDIA_VISIBLE_DEVICES=GPU-test-", output, StringComparison.Ordinal);
+        Assert.Contains("registered resource=nvidia.com/gpu ", output, StringComparison.Ordinal);
+        Assert.Contains("list resource=nvidia.com/gpu ", output, StringComparison.Ordinal);
+        Assert.Contains("devices=\"GPU-test-0=Healthy@numa0 GPU-test-1=Healthy@numa0\"", output, StringComparison.Ordinal);
+        Assert.Matches("allocation pod=default/allocate-gpu-1 container=main init=false resource=nvidia.com/gpu devices=GPU-test-[01] .*envs=NVIDIA_VISIBLE_DEVICES=GPU-test-", output);
         Assert.Contains("GPU GPU-test-0 (", daemon.Stderr, StringComparison.Ordinal);
     }
 }

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
-using DevicePlugin.Inventory;
 
-namespace DevicePlugin.Sources;
+namespace DevicePlugin.Inventory;
 
 /// <summary>
 /// The latest snapshots of every source, merged into one immutable view keyed by resource name. A source may publish

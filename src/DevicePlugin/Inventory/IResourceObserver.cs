@@ -1,6 +1,4 @@
-using DevicePlugin.Inventory;
-
-namespace DevicePlugin.Kubelet;
+namespace DevicePlugin.Inventory;
 
 /// <summary>Follows resources from the resource manager's loop (for example to keep CDI spec files in step).</summary>
 public interface IResourceObserver

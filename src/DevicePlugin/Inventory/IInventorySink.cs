@@ -1,8 +1,7 @@
 using System.Collections.Immutable;
 using DevicePlugin.Health;
-using DevicePlugin.Inventory;
 
-namespace DevicePlugin.Sources;
+namespace DevicePlugin.Inventory;
 
 /// <summary>
 /// Where sources hand their snapshots. A source publishes the complete set of resources it serves each time
