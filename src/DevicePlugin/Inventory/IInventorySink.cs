@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DevicePlugin.Health;
+using DevicePlugin.Sources;
 
 namespace DevicePlugin.Inventory;
 
