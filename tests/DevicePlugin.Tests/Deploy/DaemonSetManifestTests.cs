@@ -212,7 +212,7 @@ public sealed partial class DaemonSetManifestTests
 
         var limits = Assert.Single(pod.Containers).Resources.Limits;
         Assert.Equal(1, limits[resource].ToInt64());
-        Assert.Contains(resource, DefaultConfig.Create().Resources.Select(r => r.Name));
+        Assert.Contains(resource, DeviceSources.DefaultConfig().Resources.Select(r => r.Name));
         Assert.Contains(pod.Tolerations, t => t.Key == resource);
     }
 

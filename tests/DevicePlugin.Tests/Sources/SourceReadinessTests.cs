@@ -112,7 +112,7 @@ public sealed class SourceReadinessTests
             NvmlLibrary = nvmlLibrary,
             FailOnInitError = true,
         };
-        var daemon = new Daemon(options, DefaultConfig.Create(), NullLoggerFactory.Instance);
+        var daemon = new Daemon(options, DeviceSources.DefaultConfig(), NullLoggerFactory.Instance);
         await daemon.StartAsync();
         return daemon;
     }
