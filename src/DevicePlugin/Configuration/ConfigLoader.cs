@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the whole config schema is validated in one pass over the YAML tree, so every error
+// names its line and key the same way; the per-key rules are small and read best side by side.
 using System.Collections.Immutable;
 using System.Globalization;
 using DevicePlugin.Api;

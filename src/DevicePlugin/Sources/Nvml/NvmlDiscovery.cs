@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: whole GPUs and their MIG devices are discovered in one walk over NVML handles, and the
+// MIG strategies (none, single, mixed) decide on the result of that walk.
 using System.Collections.Immutable;
 using System.Globalization;
 using Microsoft.Extensions.Logging;

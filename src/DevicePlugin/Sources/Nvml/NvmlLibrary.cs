@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the P/Invoke binding table of every NVML entry point the plugin uses, each with its
+// marshalling and missing-symbol handling; one file keeps the ABI in one place (facts/nvml-abi.md).
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;

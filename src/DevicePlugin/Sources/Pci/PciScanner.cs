@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: one bounded, cycle-safe walk of the sysfs PCI tree together with the parsing of what
+// it reads; the bounds (depth, entries, file size) are enforced in one place.
 using System.Collections.Immutable;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
