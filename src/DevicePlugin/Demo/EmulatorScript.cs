@@ -30,7 +30,7 @@ public sealed record ScriptStep(string Kind, int Line)
 /// A YAML script for <c>device-plugin kubelet-emulator --script</c>: <c>steps:</c>, a list of one-key mappings.
 /// <code>
 /// steps:
-///   - wait-for-registration: example.com/gpu            # or {resource, timeout}; after a restart: a new registration
+///   - wait-for-registration: example.com/gpu            # and its first list; or {resource, timeout}; after a restart: a new one
 ///   - expect-devices: {resource: example.com/gpu, count: 4, healthy: 4, timeout: 10s}
 ///   - expect-health: {resource: example.com/gpu, device: sim-2, health: Unhealthy}
 ///   - expect-gone: {resource: example.com/gpu}             # its stream ended and its socket was removed

@@ -38,7 +38,7 @@ public static class KubeletEmulatorCommand
         Script steps ({{{string.Join(", ", EmulatorScript.Kinds)}}}):
 
           steps:
-            - wait-for-registration: example.com/gpu      # after restart-kubelet: waits for a new registration
+            - wait-for-registration: example.com/gpu      # and its first list; after restart-kubelet: a new one
             - expect-devices: {resource: example.com/gpu, count: 4, healthy: 4, timeout: 10s}
             - admit-pod:
                 name: trainer
@@ -382,8 +382,12 @@ public static class KubeletEmulatorCommand
             switch (step.Kind)
             {
                 case "wait-for-registration":
+                    // Registered and advertised: the first list is what gives the kubelet devices to admit pods with.
+                    var waited = System.Diagnostics.Stopwatch.StartNew();
                     var plugin = await kubelet.WaitForRegistrationAsync(step.Resource!, step.Timeout, seen.GetValueOrDefault(step.Resource!) + 1);
                     seen[step.Resource!] = plugin.Generation;
+                    var left = step.Timeout - waited.Elapsed;
+                    await plugin.WaitForListAsync(_ => true, left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
                     return null;
                 case "expect-devices":
                 case "expect-health":
