@@ -248,58 +248,60 @@ internal static class NvmlDiscovery
     private static NvmlMigDevice? DiscoverMigDevice(
         NvmlLibrary nvml, NvmlGpu gpu, uint slot, nint handle, NvmlMigCapabilities capabilities, ILogger logger)
     {
-        var r = nvml.GetUuid(handle, out var uuid);
-        if (r != NvmlReturn.Success || uuid.Length == 0)
+        // Each call only after the one before answered; the first that did not names the reason.
+        uint gi = 0, ci = 0;
+        NvmlDeviceAttributes attributes = default;
+        var (function, r) = ("nvmlDeviceGetUUID", nvml.GetUuid(handle, out var uuid));
+        if (r == NvmlReturn.Success && uuid.Length == 0)
         {
-            NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetUUID", nvml.Describe(r));
-            return null;
+            r = NvmlReturn.Unknown;
         }
 
-        r = nvml.GetGpuInstanceId(handle, out var gi);
         if (r == NvmlReturn.Success)
         {
-            r = nvml.GetComputeInstanceId(handle, out var ci);
-            if (r == NvmlReturn.Success)
-            {
-                r = nvml.GetAttributes(handle, out var attributes);
-                if (r != NvmlReturn.Success)
-                {
-                    NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetAttributes_v2", nvml.Describe(r));
-                    return null;
-                }
+            (function, r) = ("nvmlDeviceGetGpuInstanceId", nvml.GetGpuInstanceId(handle, out gi));
+        }
 
-                if (!capabilities.TryFind(gpu.Minor, gi, null, logger, out var giMinor)
-                    || !capabilities.TryFind(gpu.Minor, gi, ci, logger, out var ciMinor))
-                {
-                    NvmlLog.MigCapabilityUnknown(logger, uuid, gpu.Minor, gi, ci);
-                    return null;
-                }
+        if (r == NvmlReturn.Success)
+        {
+            (function, r) = ("nvmlDeviceGetComputeInstanceId", nvml.GetComputeInstanceId(handle, out ci));
+        }
 
-                var profile = NvmlMigProfile.Name(attributes.GpuInstanceSliceCount, attributes.ComputeInstanceSliceCount,
-                    attributes.MemorySizeMB, gpu.MemoryBytes);
-                NvmlLog.MigDeviceDiscovered(logger, uuid, profile, gpu.Uuid, slot, gi, ci, attributes.MemorySizeMB);
-                return new NvmlMigDevice
-                {
-                    Handle = handle,
-                    Uuid = uuid,
-                    Slot = slot,
-                    GpuInstanceId = gi,
-                    ComputeInstanceId = ci,
-                    GpuSlices = attributes.GpuInstanceSliceCount,
-                    ComputeSlices = attributes.ComputeInstanceSliceCount,
-                    MemoryMiB = attributes.MemorySizeMB,
-                    Profile = profile,
-                    GpuInstanceCapabilityMinor = giMinor,
-                    ComputeInstanceCapabilityMinor = ciMinor,
-                };
-            }
+        if (r == NvmlReturn.Success)
+        {
+            (function, r) = ("nvmlDeviceGetAttributes_v2", nvml.GetAttributes(handle, out attributes));
+        }
 
-            NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetComputeInstanceId", nvml.Describe(r));
+        if (r != NvmlReturn.Success)
+        {
+            NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, function, nvml.Describe(r));
             return null;
         }
 
-        NvmlLog.MigDeviceUnreadable(logger, gpu.Uuid, slot, "nvmlDeviceGetGpuInstanceId", nvml.Describe(r));
-        return null;
+        if (!capabilities.TryFind(gpu.Minor, gi, null, logger, out var giMinor)
+            || !capabilities.TryFind(gpu.Minor, gi, ci, logger, out var ciMinor))
+        {
+            NvmlLog.MigCapabilityUnknown(logger, uuid, gpu.Minor, gi, ci);
+            return null;
+        }
+
+        var profile = NvmlMigProfile.Name(attributes.GpuInstanceSliceCount, attributes.ComputeInstanceSliceCount,
+            attributes.MemorySizeMB, gpu.MemoryBytes);
+        NvmlLog.MigDeviceDiscovered(logger, uuid, profile, gpu.Uuid, slot, gi, ci, attributes.MemorySizeMB);
+        return new NvmlMigDevice
+        {
+            Handle = handle,
+            Uuid = uuid,
+            Slot = slot,
+            GpuInstanceId = gi,
+            ComputeInstanceId = ci,
+            GpuSlices = attributes.GpuInstanceSliceCount,
+            ComputeSlices = attributes.ComputeInstanceSliceCount,
+            MemoryMiB = attributes.MemorySizeMB,
+            Profile = profile,
+            GpuInstanceCapabilityMinor = giMinor,
+            ComputeInstanceCapabilityMinor = ciMinor,
+        };
     }
 
     /// <summary>
