@@ -5,6 +5,7 @@ using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
 using DevicePlugin.Metrics;
+using DevicePlugin.NodeFeatures;
 using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
 
@@ -52,6 +53,10 @@ public sealed class Daemon : IAsyncDisposable
         _cdi = new CdiSpecObserver(config.Cdi, loggers);
         _manager.AddObserver(_cdi);
         _manager.AddObserver(new DeviceHealthTracker(_metrics, loggers.CreateLogger<DeviceHealthTracker>()));
+        if (options.NfdFeaturesFile is { } features)
+        {
+            _manager.AddObserver(new NfdFeatureFile(features, loggers.CreateLogger<NfdFeatureFile>()));
+        }
     }
 
     public PluginConfig Config { get; private set; }

@@ -11,6 +11,8 @@
  * already initialised), so parallel tests each copy the library into their own directory. Lines of nvml.conf:
  *   init_return N                 nvmlInit_v2 fails with N (0 = success, the default)
  *   driver_version TEXT
+ *   cuda_version N                nvmlSystemGetCudaDriverVersion(_v2) answers N (1000 * major + 10 * minor; default 12050;
+ *                                 0 = NOT_SUPPORTED)
  *   nvlink_max_links N            links at or above N answer INVALID_ARGUMENT (default 18)
  *   topology_default LEVEL        common ancestor level of pairs without a topology line (default 50 = SYSTEM)
  *   topology A B LEVEL            common ancestor level of GPUs A and B (indices in file order)
@@ -150,6 +152,7 @@ static int init_return;
 static int nvlink_max_links = 18;
 static int deliver_unregistered;
 static char driver_version[80] = "999.99.99";
+static int cuda_version = 12050;
 static char dir[PATH_MAX];
 static long events_offset;
 static long events_consumed;
@@ -165,7 +168,7 @@ static struct event_set the_set;
     X(nvmlEventSetCreate) X(nvmlDeviceGetSupportedEventTypes) X(nvmlDeviceRegisterEvents) \
     X(nvmlEventSetWait_v2) X(nvmlEventSetFree) X(nvmlDeviceGetMaxMigDeviceCount) \
     X(nvmlDeviceGetMigDeviceHandleByIndex) X(nvmlDeviceGetGpuInstanceId) X(nvmlDeviceGetComputeInstanceId) \
-    X(nvmlDeviceGetAttributes_v2)
+    X(nvmlDeviceGetAttributes_v2) X(nvmlSystemGetCudaDriverVersion_v2) X(nvmlSystemGetCudaDriverVersion)
 #define ENUM(f) FN_##f,
 enum { FUNCTIONS(ENUM) FN_COUNT };
 #define NAME(f) #f,
@@ -377,6 +380,7 @@ static void load_config(void)
         if (!strcmp(key, "gpu")) parse_gpu(cursor);
         else if (!strcmp(key, "mig")) parse_mig(cursor);
         else if (!strcmp(key, "init_return")) init_return = atoi(cursor);
+        else if (!strcmp(key, "cuda_version")) { char *v = next_token(&cursor); if (v) cuda_version = atoi(v); }
         else if (!strcmp(key, "driver_version")) { char *v = next_token(&cursor); if (v) snprintf(driver_version, sizeof driver_version, "%s", v); }
         else if (!strcmp(key, "nvlink_max_links")) nvlink_max_links = atoi(cursor);
         else if (!strcmp(key, "deliver_unregistered")) deliver_unregistered = atoi(cursor);
@@ -703,6 +707,27 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
 
 /* ---- optional functions: absent from older drivers ---- */
 #ifndef NO_OPTIONAL
+static nvmlReturn_t cuda_driver_version(int *version)
+{
+    if (!init_refs) return NVML_ERROR_UNINITIALIZED;
+    if (!version) return NVML_ERROR_INVALID_ARGUMENT;
+    if (cuda_version == 0) return NVML_ERROR_NOT_SUPPORTED;
+    *version = cuda_version;
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version)
+{
+    COUNT(nvmlSystemGetCudaDriverVersion_v2);
+    return cuda_driver_version(version);
+}
+
+nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *version)
+{
+    COUNT(nvmlSystemGetCudaDriverVersion);
+    return cuda_driver_version(version);
+}
+
 nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t d, int *major, int *minor)
 {
     COUNT(nvmlDeviceGetCudaComputeCapability);

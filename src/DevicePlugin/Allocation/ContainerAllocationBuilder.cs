@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Allocation;
@@ -10,6 +12,12 @@ namespace DevicePlugin.Allocation;
 /// </summary>
 public static class ContainerAllocationBuilder
 {
+    /// <summary>Requests up to this many IDs keep their working set on the stack.</summary>
+    private const int StackLimit = 64;
+
+    /// <summary>Above this many device nodes, duplicates are found with a set rather than by scanning.</summary>
+    private const int ScanLimit = 16;
+
     public static ContainerAllocation Build(ResourceSnapshot snapshot, IReadOnlyList<string> requestedIds)
     {
         if (requestedIds.Count == 0)
@@ -18,16 +26,35 @@ public static class ContainerAllocationBuilder
                 $"empty device list in an Allocate request for {snapshot.ResourceName}");
         }
 
-        var physical = new List<int>(requestedIds.Count);
-        var seenDevices = new HashSet<int>();
-        foreach (var id in requestedIds)
+        // The physical device indices live on the stack (or in a pooled array for very large requests).
+        var count = requestedIds.Count;
+        int[]? rented = null;
+        Span<int> buffer = count <= StackLimit ? stackalloc int[StackLimit] : (rented = ArrayPool<int>.Shared.Rent(count));
+        try
         {
+            return Build(snapshot, requestedIds, buffer);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<int>.Shared.Return(rented);
+            }
+        }
+    }
+
+    private static ContainerAllocation Build(ResourceSnapshot snapshot, IReadOnlyList<string> requestedIds, Span<int> buffer)
+    {
+        var n = 0;
+        for (var i = 0; i < requestedIds.Count; i++)
+        {
+            var id = requestedIds[i];
             if (DeviceUsability.Check(snapshot, id, out var advertised) is { } refusal)
             {
                 throw refusal;
             }
 
-            if (!seenDevices.Add(advertised.DeviceIndex))
+            if (buffer[..n].Contains(advertised.DeviceIndex))
             {
                 if (snapshot.DistinctDevices)
                 {
@@ -39,45 +66,38 @@ public static class ContainerAllocationBuilder
                 continue;
             }
 
-            physical.Add(advertised.DeviceIndex);
+            buffer[n++] = advertised.DeviceIndex;
         }
+
+        ReadOnlySpan<int> physical = buffer[..n];
 
         var nodes = ImmutableArray<string>.Empty;
         var environment = ImmutableArray<KeyValuePair<string, string>>.Empty;
         if (snapshot.Naming is DeviceNaming.Env or DeviceNaming.Both)
         {
-            var paths = new HashSet<string>(StringComparer.Ordinal);
+            HashSet<string>? paths = null;
             var ordered = ImmutableArray.CreateBuilder<string>();
             foreach (var index in physical)
             {
                 foreach (var node in snapshot.Devices[index].DeviceNodes)
                 {
-                    if (paths.Add(node))
-                    {
-                        ordered.Add(node);
-                    }
+                    AddOnce(ordered, ref paths, node);
                 }
             }
 
             foreach (var node in snapshot.SharedDeviceNodes)
             {
-                if (paths.Add(node))
-                {
-                    ordered.Add(node);
-                }
+                AddOnce(ordered, ref paths, node);
             }
 
             nodes = ordered.DrainToImmutable();
-            environment =
-            [
-                new(snapshot.EnvironmentVariable, string.Join(',', physical.Select(i => snapshot.Devices[i].Id))),
-            ];
+            environment = [new(snapshot.EnvironmentVariable, JoinIds(snapshot, physical))];
         }
 
         var cdi = ImmutableArray<string>.Empty;
         if (snapshot.Naming is DeviceNaming.Cdi or DeviceNaming.Both)
         {
-            var names = ImmutableArray.CreateBuilder<string>(physical.Count);
+            var names = ImmutableArray.CreateBuilder<string>(physical.Length);
             foreach (var index in physical)
             {
                 names.Add(CdiNames.Qualified(snapshot.CdiKind, snapshot.Devices[index].Id));
@@ -87,5 +107,41 @@ public static class ContainerAllocationBuilder
         }
 
         return new ContainerAllocation { DeviceNodes = nodes, Environment = environment, CdiDevices = cdi };
+    }
+
+    /// <summary>Adds a device node unless already there: a scan while the list is short, a set beyond that.</summary>
+    private static void AddOnce(ImmutableArray<string>.Builder ordered, ref HashSet<string>? seen, string node)
+    {
+        if (seen is null && ordered.Count >= ScanLimit)
+        {
+            seen = new HashSet<string>(ordered, StringComparer.Ordinal);
+        }
+
+        if (seen is not null ? seen.Add(node) : !ordered.Contains(node, StringComparer.Ordinal))
+        {
+            ordered.Add(node);
+        }
+    }
+
+    /// <summary>The physical IDs joined with ',', built in a stack buffer: only the result is allocated.</summary>
+    private static string JoinIds(ResourceSnapshot snapshot, ReadOnlySpan<int> physical)
+    {
+        if (physical.Length == 1)
+        {
+            return snapshot.Devices[physical[0]].Id;
+        }
+
+        var text = new DefaultInterpolatedStringHandler(0, 0, null, stackalloc char[256]);
+        for (var i = 0; i < physical.Length; i++)
+        {
+            if (i > 0)
+            {
+                text.AppendFormatted(',');
+            }
+
+            text.AppendFormatted(snapshot.Devices[physical[i]].Id);
+        }
+
+        return text.ToStringAndClear();
     }
 }

@@ -11,6 +11,7 @@ namespace DevicePlugin.Inventory;
 public sealed class ResourceSnapshot
 {
     private readonly FrozenDictionary<string, AdvertisedDevice> _byId;
+    private ImmutableSortedDictionary<string, string> _featureLabels = ImmutableSortedDictionary<string, string>.Empty;
 
     public ResourceSnapshot(
         string resourceName,
@@ -105,6 +106,24 @@ public sealed class ResourceSnapshot
 
     /// <summary>Every ID advertised to the kubelet, replicas expanded, in device order.</summary>
     public ImmutableArray<AdvertisedDevice> Advertised { get; }
+
+    /// <summary>
+    /// Node Feature Discovery labels the source gives the node for this resource (<c>domain/name</c> = value; raw
+    /// values, sanitised when written). Empty for most resources.
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> FeatureLabels
+    {
+        get => _featureLabels;
+        init => _featureLabels = value;
+    }
+
+    /// <summary>The same snapshot with other feature labels (everything else shared).</summary>
+    public ResourceSnapshot WithFeatureLabels(ImmutableSortedDictionary<string, string> labels)
+    {
+        var copy = (ResourceSnapshot)MemberwiseClone();
+        copy._featureLabels = labels;
+        return copy;
+    }
 
     public bool TryGet(string id, out AdvertisedDevice device) => _byId.TryGetValue(id, out device);
 

@@ -13,13 +13,20 @@ public static class ListAndWatchEncoder
     {
         var response = new ListAndWatchResponse();
         response.Devices.Capacity = snapshot.Advertised.Length;
+        // One TopologyInfo per NUMA node, shared by every device on it (the message is only ever serialized).
+        var byNode = new Dictionary<int, TopologyInfo>();
         var topologies = new TopologyInfo?[snapshot.Devices.Length];
         for (var i = 0; i < snapshot.Devices.Length; i++)
         {
             // Never a negative NUMA ID: unknown means no topology at all.
             if (snapshot.Devices[i].NumaNode is { } numa and >= 0)
             {
-                topologies[i] = new TopologyInfo { Nodes = { new NUMANode { ID = numa } } };
+                if (!byNode.TryGetValue(numa, out var topology))
+                {
+                    byNode[numa] = topology = new TopologyInfo { Nodes = { new NUMANode { ID = numa } } };
+                }
+
+                topologies[i] = topology;
             }
         }
 

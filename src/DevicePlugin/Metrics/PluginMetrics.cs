@@ -45,6 +45,7 @@ public sealed class PluginMetrics : IDisposable
 
     /// <summary>The last fault kind seen per device: the cause of the transition it brings.</summary>
     private readonly ConcurrentDictionary<string, string> _causes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AllocationSeries> _okAllocations = new(StringComparer.Ordinal);
 
     private IDeviceHolders? _holders;
 
@@ -155,9 +156,21 @@ public sealed class PluginMetrics : IDisposable
 
     public void Allocation(string resource, string result, TimeSpan elapsed)
     {
+        if (result == "ok")
+        {
+            // The common case: a resource's labelled series are looked up once, not built again on every call.
+            var series = _okAllocations.GetOrAdd(resource, static (r, self) =>
+                new AllocationSeries(self._allocations.WithLabels(r, "ok"), self._allocateSeconds.WithLabels(r)), this);
+            series.Count.Inc();
+            series.Seconds.Observe(elapsed.TotalSeconds);
+            return;
+        }
+
         _allocations.WithLabels(resource, result).Inc();
         _allocateSeconds.WithLabels(resource).Observe(elapsed.TotalSeconds);
     }
+
+    private sealed record AllocationSeries(Counter.Child Count, Histogram.Child Seconds);
 
     public void PreferredAllocation(string resource, string result, TimeSpan elapsed)
     {

@@ -18,6 +18,7 @@ public sealed class LogEventIdTests
         ("DevicePlugin.Sources.Nvml", 3000, 3099),
         ("DevicePlugin.Sources.Pci", 3100, 3199),
         ("DevicePlugin.Metrics", 4000, 4099),
+        ("DevicePlugin.NodeFeatures", 4100, 4199),
         ("DevicePlugin.Cdi", 5000, 5099),
         ("DevicePlugin.Configuration", 6000, 6099),
         ("DevicePlugin.Health", 7000, 7099),

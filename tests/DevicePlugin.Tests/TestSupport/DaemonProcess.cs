@@ -12,9 +12,12 @@ public sealed class DaemonProcess : IDisposable
 
     /// <param name="workingDirectory">the process's working directory (default: the test's)</param>
     /// <param name="umask">when set, the process starts under this umask (through <c>sh -c 'umask …; exec …'</c>, same pid)</param>
-    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null, string? umask = null)
+    /// <param name="executable">another executable than the built daemon (the published native one, or a shell that execs it)</param>
+    public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null, string? umask = null,
+        string? executable = null)
     {
-        var info = new ProcessStartInfo(umask is null ? ExecutablePath : "/bin/sh")
+        executable ??= ExecutablePath;
+        var info = new ProcessStartInfo(umask is null ? executable : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -29,7 +32,7 @@ public sealed class DaemonProcess : IDisposable
         {
             info.ArgumentList.Add("-c");
             info.ArgumentList.Add($"umask {umask} && exec \"$0\" \"$@\"");
-            info.ArgumentList.Add(ExecutablePath);
+            info.ArgumentList.Add(executable);
         }
 
         foreach (var a in args)

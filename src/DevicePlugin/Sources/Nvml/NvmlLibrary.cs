@@ -47,6 +47,7 @@ internal sealed unsafe class NvmlLibrary : IDisposable
     private readonly delegate* unmanaged<nint, uint, int*, NvmlReturn> _deviceGetNvLinkState;
     private readonly delegate* unmanaged<nint, uint, NvmlPciInfo*, NvmlReturn> _deviceGetNvLinkRemotePciInfo;
     private readonly delegate* unmanaged<nint, ulong*, NvmlReturn> _deviceGetSupportedEventTypes;
+    private readonly delegate* unmanaged<int*, NvmlReturn> _systemGetCudaDriverVersion;
 
     private readonly delegate* unmanaged<nint, uint*, NvmlReturn> _deviceGetMaxMigDeviceCount;
     private readonly delegate* unmanaged<nint, uint, nint*, NvmlReturn> _deviceGetMigDeviceHandleByIndex;
@@ -96,6 +97,9 @@ internal sealed unsafe class NvmlLibrary : IDisposable
             handle, "nvmlDeviceGetNvLinkRemotePciInfo_v2", "NVLinks are not counted", logger);
         _deviceGetSupportedEventTypes = (delegate* unmanaged<nint, ulong*, NvmlReturn>)Optional(
             handle, "nvmlDeviceGetSupportedEventTypes", "health events are registered unmasked; a GPU refusing them is not monitored", logger);
+        _systemGetCudaDriverVersion = (delegate* unmanaged<int*, NvmlReturn>)(
+            NativeLibrary.TryGetExport(handle, "nvmlSystemGetCudaDriverVersion_v2", out var cudaV2) ? cudaV2
+            : Optional(handle, "nvmlSystemGetCudaDriverVersion", "the node labels carry no CUDA version", logger));
 
         // MIG devices need the whole group; a driver lacking any of it is logged once, as one line.
         var migMissing = new List<string>();
@@ -210,6 +214,15 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         var buffer = stackalloc byte[VersionBufferLength];
         var r = _systemGetDriverVersion(buffer, VersionBufferLength);
         version = r == NvmlReturn.Success ? ReadString(buffer, VersionBufferLength) : "";
+        return r;
+    }
+
+    /// <summary>The CUDA version the driver supports, as 1000 * major + 10 * minor (12050 = 12.5).</summary>
+    public NvmlReturn GetCudaDriverVersion(out int version)
+    {
+        var value = 0;
+        var r = _systemGetCudaDriverVersion == null ? NvmlReturn.FunctionNotFound : _systemGetCudaDriverVersion(&value);
+        version = value;
         return r;
     }
 

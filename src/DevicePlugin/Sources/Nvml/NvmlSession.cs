@@ -23,6 +23,12 @@ internal sealed class NvmlSession : IDisposable
 
     public int MigGpusSkipped => Monitor.State.Set.MigGpusSkipped;
 
+    /// <summary>The driver version NVML reported at start (<c>550.107.02</c>); empty when it did not answer.</summary>
+    public string DriverVersion { get; private init; } = "";
+
+    /// <summary>The CUDA version the driver supports (1000 * major + 10 * minor); null when unknown.</summary>
+    public int? CudaDriverVersion { get; private init; }
+
     public NvmlHealthMonitor Monitor { get; }
 
     /// <summary>
@@ -64,7 +70,11 @@ internal sealed class NvmlSession : IDisposable
             var gpus = NvmlGpuSet.FromDiscovery(discovery, NvmlTopologyBuilder.Build(nvml, discovery.Gpus, logger));
             var monitor = new NvmlHealthMonitor(nvml, gpus, new NvmlRescanner(nvml, options, time, logger), health,
                 options.DevRoot, options.HealthPollInterval, time, metrics, logger, changed);
-            var session = new NvmlSession(nvml, monitor, logger);
+            var session = new NvmlSession(nvml, monitor, logger)
+            {
+                DriverVersion = version == "unknown" ? "" : version,
+                CudaDriverVersion = nvml.GetCudaDriverVersion(out var cuda) == NvmlReturn.Success && cuda > 0 ? cuda : null,
+            };
             monitor.Start();
             return session;
         }

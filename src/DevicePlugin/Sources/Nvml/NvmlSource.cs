@@ -298,6 +298,27 @@ public sealed class NvmlSource : IDeviceSource
         }
 
         _refusals = refusals;
+        var first = session is null || resources.IsDefaultOrEmpty ? -1 : IndexOf(snapshots, resources[0].Name);
+        if (first >= 0)
+        {
+            // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
+            snapshots[first] = snapshots[first].WithFeatureLabels(
+                NvmlFeatureLabels.For(session!, session!.Monitor.State.Set, resources[0].Replicas));
+        }
+
         return snapshots.ToImmutable();
+    }
+
+    private static int IndexOf(ImmutableArray<ResourceSnapshot>.Builder snapshots, string name)
+    {
+        for (var i = 0; i < snapshots.Count; i++)
+        {
+            if (snapshots[i].ResourceName == name)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 }

@@ -387,7 +387,10 @@ internal sealed class PciInventory
                     resource.PreStart,
                     resource.ExtraDeviceNodes,
                     resource.Naming,
-                    resource.DistinctDevices));
+                    resource.DistinctDevices)
+                {
+                    FeatureLabels = PciFeatureLabels.For(resource.Name, devices),
+                });
         }
 
         var built = snapshots.ToImmutable();

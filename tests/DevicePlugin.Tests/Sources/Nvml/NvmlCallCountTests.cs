@@ -18,6 +18,7 @@ public sealed class NvmlCallCountTests(ITestOutputHelper output)
         "nvmlDeviceGetNumaNodeId", "nvmlDeviceGetTopologyCommonAncestor", "nvmlDeviceGetNvLinkState",
         "nvmlDeviceGetNvLinkRemotePciInfo_v2", "nvmlDeviceGetMigMode", "nvmlEventSetCreate",
         "nvmlDeviceGetSupportedEventTypes", "nvmlDeviceRegisterEvents", "nvmlEventSetWait_v2", "nvmlEventSetFree",
+        "nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion",
     ];
 
     /// <summary>
@@ -64,14 +65,14 @@ public sealed class NvmlCallCountTests(ITestOutputHelper output)
 
         output.WriteLine($"total (without nvmlEventSetWait_v2): {counts.Values.Sum()}");
 
-        // Per node: init, driver version, count, one event set.
+        // Per node: init, driver version, CUDA version, count, one event set.
         // Per GPU: handle, UUID, PCI info, MIG mode, minor, name, memory, compute capability, NUMA node,
         //          supported events, register; NVLink state for links 0..17 plus the refused link 18; remote PCI
         //          info for each of its 18 enabled links.
         // Per pair: one common ancestor.
         var expected = new Dictionary<string, long>
         {
-            ["nvmlInit_v2"] = 1, ["nvmlSystemGetDriverVersion"] = 1, ["nvmlDeviceGetCount_v2"] = 1, ["nvmlEventSetCreate"] = 1,
+            ["nvmlInit_v2"] = 1, ["nvmlSystemGetDriverVersion"] = 1, ["nvmlSystemGetCudaDriverVersion_v2"] = 1, ["nvmlDeviceGetCount_v2"] = 1, ["nvmlEventSetCreate"] = 1,
             ["nvmlDeviceGetHandleByIndex_v2"] = 8, ["nvmlDeviceGetUUID"] = 8, ["nvmlDeviceGetPciInfo_v3"] = 8,
             ["nvmlDeviceGetMigMode"] = 8, ["nvmlDeviceGetMinorNumber"] = 8, ["nvmlDeviceGetName"] = 8,
             ["nvmlDeviceGetMemoryInfo"] = 8, ["nvmlDeviceGetCudaComputeCapability"] = 8, ["nvmlDeviceGetNumaNodeId"] = 8,
@@ -81,7 +82,7 @@ public sealed class NvmlCallCountTests(ITestOutputHelper output)
         };
         Assert.Equal(expected.OrderBy(e => e.Key, StringComparer.Ordinal),
             counts.Where(c => c.Value > 0).OrderBy(e => e.Key, StringComparer.Ordinal));
-        Assert.Equal(416, counts.Values.Sum());
+        Assert.Equal(417, counts.Values.Sum());
 
         // What the calls found: all 8 GPUs, each pair linked through the switches by 18 links.
         Assert.Equal(8, snapshot.Devices.Length);

@@ -239,7 +239,7 @@ public sealed class NvmlDiscoveryTests
         [
             "nvmlDeviceGetCudaComputeCapability", "nvmlDeviceGetNumaNodeId", "nvmlDeviceGetMigMode",
             "nvmlDeviceGetTopologyCommonAncestor", "nvmlDeviceGetNvLinkState", "nvmlDeviceGetNvLinkRemotePciInfo_v2",
-            "nvmlDeviceGetSupportedEventTypes",
+            "nvmlDeviceGetSupportedEventTypes", "nvmlSystemGetCudaDriverVersion",
         ];
         foreach (var function in optional)
         {
