@@ -27,6 +27,7 @@ public sealed class Daemon : IAsyncDisposable
     private readonly Dictionary<SourceKind, IDeviceSource> _sources = [];
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly PluginMetrics _metrics;
+    private readonly SourceStatus _status;
     private readonly ResourceManager _manager;
     private readonly CdiSpecObserver _cdi;
     private readonly LoopHealth _loops;
@@ -52,6 +53,7 @@ public sealed class Daemon : IAsyncDisposable
         _manager = manager;
         _loops = new LoopHealth(_metrics.Registry);
         _manager.UseLoopHealth(_loops);
+        _status = new SourceStatus(_manager, _metrics);
         _cdi = new CdiSpecObserver(config.Cdi, loggers);
         _manager.AddObserver(_cdi);
         _manager.AddObserver(new DeviceHealthTracker(_metrics, loggers.CreateLogger<DeviceHealthTracker>()));
@@ -85,7 +87,8 @@ public sealed class Daemon : IAsyncDisposable
 
         if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
         {
-            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry, () => _manager.AllRegistered && _loops.Failing.Count == 0, ReadinessDetail);
+            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry,
+                () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail);
             try
             {
                 await endpoint.StartAsync(cancellationToken);
@@ -132,7 +135,7 @@ public sealed class Daemon : IAsyncDisposable
             .Where(p => p.Server?.State != RegistrationState.Registered)
             .Select(p => p.Server?.LastError is { } e ? $"{p.Name}: {e}" : $"{p.Name}: not registered yet");
         var loops = _loops.Failing.Select(l => $"background loop {l.Key} failing: {l.Value}");
-        return "not ready: " + string.Join("; ", pending.Concat(loops));
+        return "not ready: " + string.Join("; ", _status.Problems().Concat(pending).Concat(loops));
     }
 
     /// <summary>Reads the config file again and applies it, or keeps the running configuration when it is invalid.</summary>
@@ -174,6 +177,7 @@ public sealed class Daemon : IAsyncDisposable
         await _applyLock.WaitAsync(cancellationToken);
         try
         {
+            _status.Defaults = config.IsDefault;
             foreach (var kind in Enum.GetValues<SourceKind>())
             {
                 var resources = config.Resources.Where(r => r.Source == kind).ToImmutableArray();
@@ -181,13 +185,14 @@ public sealed class Daemon : IAsyncDisposable
                 {
                     if (resources.IsEmpty)
                     {
+                        _status.SourceUnused(kind);
                         continue;
                     }
 
                     var failFast = _options.FailOnInitError && !config.IsDefault;
                     try
                     {
-                        source = _sourceFactory(kind, _manager, _options, failFast, _loggers, _time);
+                        source = _sourceFactory(kind, _status, _options, failFast, _loggers, _time);
                     }
                     catch (SourceInitException e)
                     {
@@ -201,6 +206,10 @@ public sealed class Daemon : IAsyncDisposable
                 try
                 {
                     await source.ApplyAsync(resources, config, cancellationToken);
+                    if (resources.IsEmpty)
+                    {
+                        _status.SourceUnused(kind);
+                    }
                 }
                 catch (SourceInitException e)
                 {
@@ -216,7 +225,7 @@ public sealed class Daemon : IAsyncDisposable
 
     private void Fail(SourceKind kind, SourceInitException e, bool fatal)
     {
-        _metrics.SourceInitFailure(kind);
+        _status.SourceFailed(kind, e);
         DaemonLog.SourceFailed(_logger, kind.ToConfigName(), e.Message);
         if (fatal)
         {

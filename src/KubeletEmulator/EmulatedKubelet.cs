@@ -162,12 +162,12 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
 
         WipeSockets();
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (_loggers is not null)
-        {
-            builder.Services.AddSingleton(_loggers);
-        }
+        // The empty builder reads no appsettings.json from the working directory and so watches nothing there.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton(_loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
 
         builder.WebHost.ConfigureKestrel(k =>
             k.ListenUnixSocket(SocketPath, o => o.Protocols = HttpProtocols.Http2));
@@ -197,13 +197,11 @@ public sealed partial class EmulatedKubelet : IAsyncDisposable
             QueueLimit = 0,
             AutoReplenishment = true,
         });
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (_loggers is not null)
-        {
-            builder.Services.AddSingleton(_loggers);
-        }
-
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton(_loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath, o => o.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(this);

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DevicePlugin.Health;
+using DevicePlugin.Sources;
 
 namespace DevicePlugin.Inventory;
 
@@ -17,6 +18,19 @@ public interface IInventorySink
     /// before publishing the snapshot that shows the change. Never blocks.
     /// </summary>
     void RecordFault(SourceKind source, DeviceFault fault)
+    {
+    }
+
+    /// <summary>The source runs: it reads its hardware (after a start or a retry that worked). Never blocks.</summary>
+    void SourceRunning(SourceKind source)
+    {
+    }
+
+    /// <summary>
+    /// The source could not start, or a retry failed again, or it lost sight of its hardware: every such failure is
+    /// reported once, as it happens. Never blocks.
+    /// </summary>
+    void SourceFailed(SourceKind source, SourceInitException error)
     {
     }
 }

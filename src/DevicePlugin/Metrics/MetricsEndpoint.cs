@@ -59,7 +59,8 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         // The empty builder reads no appsettings*.json, ASPNETCORE_*/DOTNET_* variables or command line: nothing from
-        // outside the daemon's own flags can add a listener (Kestrel__Endpoints, ASPNETCORE_URLS) or change logging.
+        // outside the daemon's own flags can add a listener (Kestrel__Endpoints, ASPNETCORE_URLS) or change logging,
+        // and nothing watches the working directory (/ in a container, where /sys and /dev are mounted).
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
         builder.Services.AddRoutingCore();

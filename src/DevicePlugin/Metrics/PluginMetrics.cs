@@ -37,6 +37,7 @@ public sealed class PluginMetrics : IDisposable
     private readonly Histogram _preferredSeconds;
     private readonly Counter _configReloads;
     private readonly Counter _sourceFailures;
+    private readonly Gauge _sourceUp;
     private readonly Counter _faults;
     private readonly Counter _transitions;
     private readonly Gauge _podResourcesUp;
@@ -77,7 +78,10 @@ public sealed class PluginMetrics : IDisposable
         _preferredSeconds = factory.CreateHistogram("device_plugin_preferred_allocation_duration_seconds", "Time to answer GetPreferredAllocation.",
             ["resource"], new HistogramConfiguration { Buckets = LatencyBuckets });
         _configReloads = factory.CreateCounter("device_plugin_config_reloads_total", "Configuration file changes by result (applied or rejected).", "result");
-        _sourceFailures = factory.CreateCounter("device_plugin_source_init_failures_total", "Sources that could not start, by source.", "source");
+        _sourceFailures = factory.CreateCounter("device_plugin_source_init_failures_total",
+            "Failures of a source to start, to start again on a retry, or to read its hardware, by source.", "source");
+        _sourceUp = factory.CreateGauge("device_plugin_source_up",
+            "1 while a source the configuration uses runs, 0 while it has failed (it retries), by source.", "source");
         _podResourcesUp = factory.CreateGauge("device_plugin_pod_resources_up",
             "1 while the kubelet's PodResources socket answers List, else 0 (missing, failing or turned off).");
         _allocation = factory.CreateGauge("device_plugin_device_allocation",
@@ -177,6 +181,11 @@ public sealed class PluginMetrics : IDisposable
     public void ConfigReload(bool applied) => _configReloads.WithLabels(applied ? "applied" : "rejected").Inc();
 
     public void SourceInitFailure(SourceKind source) => _sourceFailures.WithLabels(source.ToConfigName()).Inc();
+
+    public void SourceUp(SourceKind source, bool up) => _sourceUp.WithLabels(source.ToConfigName()).Set(up ? 1 : 0);
+
+    /// <summary>The configuration no longer uses the source: its <c>device_plugin_source_up</c> series goes.</summary>
+    public void SourceGone(SourceKind source) => _sourceUp.RemoveLabelled(source.ToConfigName());
 
     /// <summary>Counts a fault against one resource and remembers its kind as the cause of the next transition.</summary>
     public void Fault(string resource, DeviceFault fault)

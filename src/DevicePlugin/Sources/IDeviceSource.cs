@@ -27,6 +27,16 @@ public sealed class SourceInitException : Exception
 {
     public SourceInitException(string message) : base(message) { }
 
+    public SourceInitException(string message, bool noHardware) : base(message) => NoHardware = noHardware;
+
+    public SourceInitException(string message, Exception inner, bool noHardware) : base(message, inner) => NoHardware = noHardware;
+
+    /// <summary>
+    /// True when the source found nothing to serve rather than an error: no NVML library on the node, or NVML
+    /// without a GPU. With the built-in defaults such a source is not a readiness problem; an error is.
+    /// </summary>
+    public bool NoHardware { get; }
+
     public SourceInitException(string message, Exception inner) : base(message, inner) { }
 
     public SourceInitException() { }

@@ -100,6 +100,61 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task Without_nvml_and_fail_on_init_error_false_readyz_is_503_naming_nvml_and_the_metrics_count_the_failure()
+    {
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, "resources:\n  - name: nvidia.com/gpu\n    source: nvml\n");
+        using var daemon = new DaemonProcess(
+            ["--config", config, "--kubelet-dir", dir.Combine("k"), "--metrics-address", "127.0.0.1:0", "--fail-on-init-error=false",
+             "--nvml-library", dir.Combine("absent/libnvidia-ml.so.1")]);
+        await Eventually.TrueAsync(() => daemon.Stderr.Contains("source nvml failed", StringComparison.Ordinal) || daemon.Stderr.Contains("cannot start", StringComparison.Ordinal),
+            "the daemon logs the nvml failure");
+        var match = System.Text.RegularExpressions.Regex.Match(daemon.Stderr, @"/readyz on (http://127\.0\.0\.1:\d+/?)");
+        Assert.True(match.Success, daemon.Stderr);
+        var address = new Uri(match.Groups[1].Value);
+        using var http = new HttpClient();
+
+        using var readyz = await http.GetAsync(new Uri(address, "/readyz"));
+        var body = await readyz.Content.ReadAsStringAsync();
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, readyz.StatusCode);
+        Assert.Contains("source nvml failed: ", body, StringComparison.Ordinal);
+        var metrics = PrometheusText.Parse(await http.GetStringAsync(new Uri(address, "/metrics")));
+        Assert.Equal(1, metrics.Of("device_plugin_source_init_failures_total", ("source", "nvml")).Single().Value);
+        Assert.Equal(0, metrics.Of("device_plugin_source_up", ("source", "nvml")).Single().Value);
+
+        daemon.Signal(SigTerm);
+        Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task The_working_directory_is_not_read_for_settings_files()
+    {
+        // In a container the working directory is /: a host builder reading (and watching) appsettings.json there
+        // would walk the mounted /sys and /dev. A broken appsettings.json proves nothing reads it.
+        using var dir = new TempDirectory();
+        var cwd = dir.Combine("cwd");
+        Directory.CreateDirectory(cwd);
+        await File.WriteAllTextAsync(Path.Combine(cwd, "appsettings.json"), "{ this is not json");
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+        var kubeletDir = dir.Combine("k");
+        await using var kubelet = new EmulatedKubelet(kubeletDir);
+        await kubelet.StartAsync();
+
+        using var daemon = new DaemonProcess(["--config", config, "--kubelet-dir", kubeletDir, "--metrics-address", "127.0.0.1:0"], workingDirectory: cwd);
+        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, PluginNode.Wait);
+        await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
+        daemon.Signal(SigTerm);
+        Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Contains("metrics, /healthz and /readyz on http://127.0.0.1:", daemon.Stderr, StringComparison.Ordinal);
+
+        var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"], workingDirectory: cwd);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Demo finished", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_metrics_address_in_use_exits_one_naming_it_or_is_skipped_when_told_to_serve_what_it_can()
     {
         using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

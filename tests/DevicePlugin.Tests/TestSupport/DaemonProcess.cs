@@ -98,9 +98,10 @@ public sealed class DaemonProcess : IDisposable
         }
     }
 
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(
+        IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
-        using var p = new DaemonProcess(args, environment);
+        using var p = new DaemonProcess(args, environment, workingDirectory);
         var code = await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
         return (code, p.Stdout, p.Stderr);
     }

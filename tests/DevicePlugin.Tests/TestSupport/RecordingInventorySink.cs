@@ -61,6 +61,40 @@ public sealed class RecordingInventorySink(SourceKind expected) : IInventorySink
         }
     }
 
+    private readonly List<string> _status = [];
+
+    /// <summary>Every status report so far, oldest first: <c>running</c> or <c>failed: message</c>.</summary>
+    public IReadOnlyList<string> Status
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _status.ToArray();
+            }
+        }
+    }
+
+    public int Failures => Status.Count(s => s.StartsWith("failed", StringComparison.Ordinal));
+
+    public void SourceRunning(SourceKind source)
+    {
+        Assert.Equal(expected, source);
+        lock (_lock)
+        {
+            _status.Add("running");
+        }
+    }
+
+    public void SourceFailed(SourceKind source, SourceInitException error)
+    {
+        Assert.Equal(expected, source);
+        lock (_lock)
+        {
+            _status.Add("failed: " + error.Message);
+        }
+    }
+
     public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots)
     {
         Assert.Equal(expected, source);

@@ -154,8 +154,11 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         }
         catch (DllNotFoundException e)
         {
+            // No such file: no NVIDIA driver on this node. A file that is there but does not load is an error.
+            var absent = !path.Contains('/', StringComparison.Ordinal) || !File.Exists(path);
             throw new SourceInitException(
-                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?){notFoundHint}: {e.Message}", e);
+                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?){notFoundHint}: {e.Message}",
+                e, noHardware: absent);
         }
         catch (BadImageFormatException e)
         {

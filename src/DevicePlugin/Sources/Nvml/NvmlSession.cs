@@ -63,7 +63,7 @@ internal sealed class NvmlSession : IDisposable
             var discovery = NvmlDiscovery.Discover(nvml, options.SysfsRoot, options.ProcRoot, logger);
             if (discovery.DeviceCount == 0)
             {
-                throw new SourceInitException($"NVML ({library}, driver {version}) found no GPU on this node");
+                throw new SourceInitException($"NVML ({library}, driver {version}) found no GPU on this node", noHardware: true);
             }
 
             NvmlLog.NvmlStarted(logger, library, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);

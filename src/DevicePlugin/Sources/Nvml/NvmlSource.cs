@@ -35,6 +35,7 @@ public sealed class NvmlSource : IDeviceSource
     private CancellationTokenSource? _retryCancel;
     private Task? _retry;
     private bool _disposed;
+    private readonly WarningThrottle _retryWarnings;
 
     public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers)
     {
@@ -46,6 +47,7 @@ public sealed class NvmlSource : IDeviceSource
         _sink = sink;
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
+        _retryWarnings = new WarningThrottle(options.RetryWarningInterval);
         _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)));
     }
 
@@ -95,9 +97,11 @@ public sealed class NvmlSource : IDeviceSource
             try
             {
                 StartSession(config.Health);
+                _sink.SourceRunning(SourceKind.Nvml);
             }
             catch (SourceInitException e) when (!_options.FailOnInitError)
             {
+                _sink.SourceFailed(SourceKind.Nvml, e);
                 NvmlLog.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
                 PublishCurrent();
                 StartRetry();
@@ -206,6 +210,8 @@ public sealed class NvmlSource : IDeviceSource
 
                 StartSession(health);
                 NvmlLog.RetrySucceeded(_logger);
+                _retryWarnings.Reset();
+                _sink.SourceRunning(SourceKind.Nvml);
                 _retry = null;
                 _retryCancel?.Dispose();
                 _retryCancel = null;
@@ -213,17 +219,27 @@ public sealed class NvmlSource : IDeviceSource
             }
             catch (SourceInitException e)
             {
-                NvmlLog.RetryFailed(_logger, e.Message);
+                RetryFailed(e);
             }
             catch (Exception e)
             {
                 // Whatever went wrong, the daemon asked to keep trying rather than fail.
-                NvmlLog.RetryFailed(_logger, e.ToString());
+                RetryFailed(new SourceInitException($"the nvml source failed to start: {e}", e));
             }
             finally
             {
                 _apply.Release();
             }
+        }
+    }
+
+    /// <summary>Counts every failed retry; logs it at Warning when the reason changed or the last warning is old enough.</summary>
+    private void RetryFailed(SourceInitException e)
+    {
+        _sink.SourceFailed(SourceKind.Nvml, e);
+        if (_retryWarnings.ShouldLog(e.Message, _time.GetUtcNow(), out var suppressed))
+        {
+            NvmlLog.RetryFailed(_logger, e.Message, suppressed, _options.RetryWarningInterval.TotalMinutes);
         }
     }
 

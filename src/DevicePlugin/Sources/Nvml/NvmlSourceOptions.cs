@@ -31,6 +31,9 @@ public sealed record NvmlSourceOptions
 
     public TimeSpan RetryInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A retry failing again for the same reason is logged at Warning at most this often (every failure is counted).</summary>
+    public TimeSpan RetryWarningInterval { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>The health thread's event wait timeout: recovery and device nodes are re-checked this often.</summary>
     public TimeSpan HealthPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 

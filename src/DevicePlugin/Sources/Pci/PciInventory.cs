@@ -52,6 +52,15 @@ internal sealed class PciInventory
     /// <summary><c>&lt;sysfs-root&gt;/bus/pci/devices</c>.</summary>
     public string Listing => _scanner.Listing;
 
+    /// <summary>Why the PCI device list could not be read at the last rescan; null once a rescan read it.</summary>
+    public string? ListingError { get; private set; }
+
+    /// <summary>Rescans that could not read the PCI device list, so far.</summary>
+    public long ListingFailures { get; private set; }
+
+    /// <summary>Rescans that read the PCI device list, so far.</summary>
+    public long ListingsRead { get; private set; }
+
     public bool HasResources => !_resources.IsEmpty;
 
     /// <summary>
@@ -95,6 +104,8 @@ internal sealed class PciInventory
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                ListingFailures++;
+                ListingError = e.Message;
                 if (!_listingUnreadable)
                 {
                     _listingUnreadable = true;
@@ -116,6 +127,8 @@ internal sealed class PciInventory
         _lastRescan = _time.GetUtcNow();
         var addresses = _scanner.ListAddresses();
         _listingFingerprint = fingerprint;
+        ListingsRead++;
+        ListingError = null;
         if (_listingUnreadable)
         {
             _listingUnreadable = false;

@@ -22,6 +22,9 @@ public sealed class PciSource : IDeviceSource
     private readonly CancellationTokenSource _stopping = new();
     private Task? _pollLoop;
 
+    /// <summary>True from a failed read of the PCI device list until one succeeds (reported to the sink).</summary>
+    private bool _failing;
+
     public PciSource(PciSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers)
     {
         if (options.PollInterval <= TimeSpan.Zero || options.RescanInterval <= TimeSpan.Zero)
@@ -55,11 +58,14 @@ public sealed class PciSource : IDeviceSource
                 try
                 {
                     _inventory.Rescan();
+                    _failing = false;
+                    _sink.SourceRunning(SourceKind.Pci);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    throw new SourceInitException(
-                        $"pci source: cannot read the PCI device list {_inventory.Listing} (--sysfs-root {_options.SysfsRoot}): {e.Message}", e);
+                    // The daemon reports this failure; the poll loop reports each retry.
+                    _failing = true;
+                    throw ListingFailed(e.Message, e);
                 }
             }
             else
@@ -88,6 +94,12 @@ public sealed class PciSource : IDeviceSource
         _gate.Dispose();
     }
 
+    private SourceInitException ListingFailed(string reason, Exception? inner)
+    {
+        var message = $"pci source: cannot read the PCI device list {_inventory.Listing} (--sysfs-root {_options.SysfsRoot}): {reason}";
+        return inner is null ? new SourceInitException(message) : new SourceInitException(message, inner);
+    }
+
     private async Task PollLoopAsync()
     {
         var token = _stopping.Token;
@@ -99,9 +111,22 @@ public sealed class PciSource : IDeviceSource
                 await _gate.WaitAsync(token);
                 try
                 {
+                    var failures = _inventory.ListingFailures;
+                    var reads = _inventory.ListingsRead;
                     if (_inventory.Poll())
                     {
                         _sink.Publish(SourceKind.Pci, _inventory.Snapshots);
+                    }
+
+                    if (_inventory.ListingFailures > failures)
+                    {
+                        _failing = true;
+                        _sink.SourceFailed(SourceKind.Pci, ListingFailed(_inventory.ListingError ?? "unreadable", null));
+                    }
+                    else if (_failing && _inventory.ListingsRead > reads)
+                    {
+                        _failing = false;
+                        _sink.SourceRunning(SourceKind.Pci);
                     }
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

@@ -15,6 +15,11 @@ public sealed class SimulatedSource(IInventorySink sink) : IDeviceSource
     public Task ApplyAsync(ImmutableArray<ResourceConfig> resources, PluginConfig config, CancellationToken cancellationToken)
     {
         sink.Publish(SourceKind.Simulated, [.. resources.Select(ToSnapshot)]);
+        if (!resources.IsEmpty)
+        {
+            sink.SourceRunning(SourceKind.Simulated);
+        }
+
         return Task.CompletedTask;
     }
 

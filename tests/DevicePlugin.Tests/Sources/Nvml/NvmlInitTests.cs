@@ -1,5 +1,6 @@
 using DevicePlugin.Configuration;
 using DevicePlugin.Sources;
+using Microsoft.Extensions.Logging;
 using static DevicePlugin.Tests.Sources.Nvml.NvmlHarness;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
@@ -91,6 +92,33 @@ public sealed class NvmlInitTests
         Assert.True(h.Source.IsRunning);
         Assert.True(h.Fake.Calls("nvmlInit_v2") >= 2);
         Assert.Equal(1, h.Logs.CountContaining("NVML is available now"));
+    }
+
+    [Fact]
+    public async Task Every_failed_retry_is_reported_and_warned_about_at_most_once_per_interval_for_one_reason()
+    {
+        await using var h = Create("init_return 9\n" + Gpus(1), configure: o => o with { FailOnInitError = false });
+        await h.ApplyAsync();
+        Assert.Equal(1, h.Sink.Failures);
+
+        // Retries every 50 ms on the real clock; the manual clock stands still, so one warning covers them all.
+        Assert.True(SpinWait.SpinUntil(() => h.Sink.Failures >= 4, WaitLimit), "failed retries are not reported");
+        bool IsRetryWarning((LogLevel Level, string Message) l) =>
+            l.Level == LogLevel.Warning && l.Message.StartsWith("the nvml source still cannot start", StringComparison.Ordinal);
+        Assert.Single(h.Logs.Lines, IsRetryWarning);
+        Assert.Contains("DRIVER_NOT_LOADED", h.Logs.Lines.Single(IsRetryWarning).Message);
+
+        var failures = h.Sink.Failures;
+        h.Time.Advance(TimeSpan.FromMinutes(10));
+        Assert.True(SpinWait.SpinUntil(() => h.Logs.Lines.Count(IsRetryWarning) == 2, WaitLimit), "no warning after the interval");
+        var second = h.Logs.Lines.Where(IsRetryWarning).Last().Message;
+        Assert.Matches(@"\((\d+) earlier failed retries not logged", second);
+        Assert.True(h.Sink.Failures > failures);
+
+        h.Fake.WriteConfig(Gpus(1));
+        await h.WaitForAsync(s => s.Devices.Length == 1);
+        Assert.Equal("running", h.Sink.Status[^1]);
+        Assert.All(h.Sink.Status.SkipLast(1), s => Assert.StartsWith("failed: ", s, StringComparison.Ordinal));
     }
 
     [Fact]

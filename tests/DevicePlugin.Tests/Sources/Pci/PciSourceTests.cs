@@ -153,6 +153,12 @@ public sealed class PciSourceTests : IAsyncLifetime
         await Assert.ThrowsAsync<SourceInitException>(() =>
             source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources), CancellationToken.None));
 
+        // The start failure is the daemon's to report; each failed retry of the poll loop is the source's.
+        Assert.Empty(sink.Status);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(SpinWait.SpinUntil(() => sink.Failures >= 1, PublishDeadline), "the failed retry was not reported");
+        Assert.Contains(late.ListingDirectory, sink.Status[0]);
+
         Directory.CreateDirectory(late.ListingDirectory);
         late.DeviceNode("kfd");
         late.RootComplex("0000:00").Bridge("0000:00:01.0", numa: 0)
@@ -161,6 +167,13 @@ public sealed class PciSourceTests : IAsyncLifetime
 
         var snapshots = await sink.WaitForAsync(s => s.HasHealth(Amd, GpuA, DeviceHealth.Healthy), PublishDeadline);
         Assert.Equal(["/dev/dri/renderD128"], snapshots.FindDevice(Amd, GpuA)!.DeviceNodes.ToArray());
+        Assert.True(SpinWait.SpinUntil(() => sink.Status[^1] == "running", PublishDeadline), string.Join(" | ", sink.Status));
+    }
+
+    [Fact]
+    public void A_source_that_reads_its_device_list_reports_itself_running()
+    {
+        Assert.Equal(["running"], _sink.Status);
     }
 
     [Fact]
