@@ -148,10 +148,11 @@ public sealed partial class DaemonSetManifestTests
         Assert.Equal("system-node-critical", Pod.PriorityClassName);
         Assert.Equal("RollingUpdate", DaemonSet.Spec.UpdateStrategy.Type);
 
-        // Requests cover the measured idle footprint (30 MiB); the limit the measured burst peak (110 MiB) with room.
+        // Requests cover the measured idle footprint and burst peak (27 and 31 MiB, docs/BENCHMARKS.md); the limit is
+        // at least the 64 MiB cgroup that MemoryCgroupTests runs the burst in.
         const long MiB = 1024 * 1024;
-        Assert.True(Container.Resources.Requests["memory"].ToInt64() >= 30 * MiB);
-        Assert.True(Container.Resources.Limits["memory"].ToInt64() >= 110 * MiB * 5 / 4);
+        Assert.True(Container.Resources.Requests["memory"].ToInt64() >= 31 * MiB);
+        Assert.True(Container.Resources.Limits["memory"].ToInt64() >= 64 * MiB);
         Assert.True(Container.Resources.Requests.ContainsKey("cpu"));
     }
 
