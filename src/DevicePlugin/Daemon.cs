@@ -95,9 +95,10 @@ public sealed class Daemon : IAsyncDisposable
                 _endpoint = endpoint;
                 DaemonLog.MetricsListening(_logger, endpoint.Address!);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
-                // Address in use or not ours: fatal like a source that cannot start, unless told to serve what it can.
+                // Address in use, not on this host, or not ours to bind: fatal like a source that cannot start, unless
+                // told to serve what it can.
                 await endpoint.DisposeAsync();
                 var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {e.Message}";
                 DaemonLog.MetricsFailed(_logger, message);

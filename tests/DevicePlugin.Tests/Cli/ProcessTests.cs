@@ -179,6 +179,24 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task A_metrics_address_on_no_interface_of_this_host_exits_one_with_one_line_and_no_stack_trace()
+    {
+        // 192.0.2.1 (TEST-NET-1) is on no interface here: the bind fails at once ("cannot assign requested address")
+        // and nothing is sent. Such an error is not "address in use" and used to abort the process with a trace.
+        const string address = "192.0.2.1:9410";
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+        string[] args = ["--config", config, "--kubelet-dir", dir.Combine("k"), "--metrics-address", address];
+
+        var (code, _, stderr) = await DaemonProcess.RunAsync(args);
+        Assert.Equal(1, code);
+        Assert.Contains($"cannot serve metrics on --metrics-address {address}", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Unreadable_sysfs_for_a_pci_resource_exits_one_naming_the_path()
     {
         using var dir = new TempDirectory();
