@@ -39,7 +39,7 @@ public static class CommandLine
         new("metrics-address", "HOST:PORT", DaemonOptions.DefaultMetricsAddress, "serves /metrics, /healthz and /readyz; empty turns it off", false,
             (o, v) => v.Length == 0 || MetricsEndpoint.TryParseAddress(v, out _)
                 ? (o with { MetricsAddress = v }, null)
-                : (null, $"\"{v}\" is not HOST:PORT (for example 127.0.0.1:9410 or :9410)")),
+                : (null, $"\"{v}\" is not HOST:PORT; the host must be an IP address or localhost, no other name is resolved (for example 127.0.0.1:9410 or :9410)")),
         new("fail-on-init-error", "BOOL", "true", "exit 1 when a configured source cannot start; false: log it and serve what did start", true,
             (o, v) => ParseBool(v) is { } b ? (o with { FailOnInitError = b }, null) : (null, $"\"{v}\" is not true or false")),
         new("pod-resources-socket", "PATH", DaemonOptions.DefaultPodResourcesSocket,
@@ -107,8 +107,9 @@ public static class CommandLine
             }
             else if (flag.IsBool)
             {
-                // A bare boolean flag means true; `--flag false` is accepted too.
-                value = i + 1 < args.Count && ParseBool(args[i + 1]) is not null ? args[++i] : "true";
+                // A bare boolean flag means true; `--flag false` is accepted too. The daemon takes no positional
+                // argument, so a word after a boolean flag is its value, and a wrong one is named as such.
+                value = i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : "true";
             }
             else if (i + 1 < args.Count)
             {
