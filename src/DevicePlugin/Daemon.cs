@@ -5,6 +5,7 @@ using DevicePlugin.Configuration;
 using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
+using DevicePlugin.Pipeline;
 using DevicePlugin.Metrics;
 using DevicePlugin.NodeFeatures;
 using DevicePlugin.Sources;
