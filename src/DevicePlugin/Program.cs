@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
 using DevicePlugin.Demo;
+using DevicePlugin.Kubelet;
 using DevicePlugin.Sources;
 
 namespace DevicePlugin;
@@ -84,8 +85,19 @@ public static class Program
             await daemon.StopAsync();
             return 1;
         }
+        catch (KubeletDirectoryLockedException e)
+        {
+            await Console.Error.WriteLineAsync($"device-plugin: {e.Message}");
+            return 1;
+        }
 
-        await shutdown.Task;
+        if (await Task.WhenAny(shutdown.Task, daemon.Fatal) == daemon.Fatal)
+        {
+            await Console.Error.WriteLineAsync($"device-plugin: {daemon.Fatal.Result}");
+            await daemon.StopAsync();
+            return 1;
+        }
+
         var stop = daemon.StopAsync();
         if (await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(4))) != stop)
         {
