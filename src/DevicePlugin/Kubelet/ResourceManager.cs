@@ -38,6 +38,9 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         _logger = context.Loggers.CreateLogger<ResourceManager>();
     }
 
+    /// <summary>What every resource server shares.</summary>
+    public ResourceServerContext Context => _context;
+
     /// <summary>The merged inventory as last published by the sources.</summary>
     public InventoryState State
     {
