@@ -246,7 +246,7 @@ public sealed class ResourceServer : IAsyncDisposable
         }
 
         await Task.WhenAll(closing);
-        ResourceSocket.DeleteFile(SocketPath);
+        ResourceSocket.DeleteFile(_context, SocketPath);
         _registration.Stopped();
         KubeletLog.Stopped(_logger, ResourceName, SocketPath);
     }

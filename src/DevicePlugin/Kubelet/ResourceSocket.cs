@@ -40,7 +40,12 @@ internal sealed class ResourceSocket
                 $"the kubelet directory {directory} does not exist (is the kubelet running, and is the directory mounted into the container?)");
         }
 
-        DeleteFile(socketPath);
+        if (context.DirectoryLock is { } instance && !instance.Ensure())
+        {
+            throw new DirectoryNotFoundException($"the kubelet directory {directory} does not exist");
+        }
+
+        DeleteFile(context, socketPath);
         var staging = Path.Combine(directory, $".dp-staging-{Environment.ProcessId}-{Interlocked.Increment(ref s_staging)}");
         var staged = Path.Combine(staging, "s");
         DeleteStaging(staging);
@@ -82,8 +87,14 @@ internal sealed class ResourceSocket
         // The lifetime is not disposed: a stream aborted after the grace may still be reading its token.
     }
 
-    public static void DeleteFile(string socketPath)
+    /// <summary>Deletes the socket file, unless another daemon owns the directory now (then it is that one's socket).</summary>
+    public static void DeleteFile(ResourceServerContext context, string socketPath)
     {
+        if (context.DirectoryLock is { IsHeld: false })
+        {
+            return;
+        }
+
         try
         {
             File.Delete(socketPath);

@@ -13,10 +13,11 @@ public sealed class LogEventIdTests
     private static readonly (string Namespace, int First, int Last)[] Ranges =
     [
         ("DevicePlugin.Kubelet", 1, 99),
-        ("DevicePlugin.Kubelet", 100, 199),
+        ("DevicePlugin.Pipeline", 100, 199),
         ("DevicePlugin", 200, 299),
         ("DevicePlugin.Sources.Nvml", 3000, 3099),
         ("DevicePlugin.Sources.Pci", 3100, 3199),
+        ("DevicePlugin.Sources.Sysfs", 3200, 3299),
         ("DevicePlugin.Metrics", 4000, 4099),
         ("DevicePlugin.NodeFeatures", 4100, 4199),
         ("DevicePlugin.Cdi", 5000, 5099),

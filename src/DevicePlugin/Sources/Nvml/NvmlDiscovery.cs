@@ -142,7 +142,7 @@ internal static class NvmlDiscovery
         }
 
         var busId = pci.BusIdText;
-        if (Pci.PciAddressName.Normalize(busId) is not { } pciAddress)
+        if (Sysfs.PciAddressName.Normalize(busId) is not { } pciAddress)
         {
             NvmlLog.GpuUnreadable(logger, index, "nvmlDeviceGetPciInfo_v3", $"bus ID '{busId}' is not domain:bus:device.function");
             return Outcome.Unreadable;
@@ -177,7 +177,7 @@ internal static class NvmlDiscovery
             : null;
 
         // One sysfs read for the PCIe placement (shared with the pci source): path, and NUMA node where NVML has none.
-        var placed = Pci.PcieTopology.TryReadPlacement(sysfsRoot, pciAddress, out var sysfsNuma, out var path, logger);
+        var placed = Sysfs.PcieTopology.TryReadPlacement(sysfsRoot, pciAddress, out var sysfsNuma, out var path, logger);
         gpu = new NvmlGpu
         {
             Handle = handle,

@@ -26,7 +26,7 @@ internal static class NvmlTopologyBuilder
             for (var j = i + 1; j < n; j++)
             {
                 // Without NVML's answer: the PCIe paths from sysfs where known, else the NUMA nodes.
-                var level = Pci.PcieTopology.Level(gpus[i].PciePath, gpus[i].NumaNode, gpus[j].PciePath, gpus[j].NumaNode);
+                var level = Sysfs.PcieTopology.Level(gpus[i].PciePath, gpus[i].NumaNode, gpus[j].PciePath, gpus[j].NumaNode);
                 if (nvml.HasTopologyCommonAncestor)
                 {
                     var r = nvml.GetTopologyCommonAncestor(gpus[i].Handle, gpus[j].Handle, out var ancestor);
@@ -93,7 +93,7 @@ internal static class NvmlTopologyBuilder
                     continue;
                 }
 
-                if (Pci.PciAddressName.Normalize(remote.BusIdText) is not { } address)
+                if (Sysfs.PciAddressName.Normalize(remote.BusIdText) is not { } address)
                 {
                     NvmlLog.NvLinkUnreadable(logger, gpus[i].Uuid, link, $"remote bus ID '{remote.BusIdText}' is not domain:bus:device.function");
                 }

@@ -1,3 +1,4 @@
+using DevicePlugin.Sources.Sysfs;
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
 using DevicePlugin.Health;

@@ -5,12 +5,6 @@ namespace DevicePlugin.Sources.Pci;
 /// <summary>Log messages of the <c>pci</c> source.</summary>
 internal static partial class PciLog
 {
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "PCI device {Address} skipped: {Reason}")]
-    public static partial void UnreadableDevice(ILogger logger, string address, string reason);
-
-    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "PCI device {Address}: {Path} ignored: {Reason}")]
-    public static partial void UnreadableFile(ILogger logger, string address, string path, string reason);
-
     [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "PCI device {Address} ({Vendor:x4}:{Device:x4} class {Class:x6}, driver {Driver}) belongs to {Resource}, device nodes: {Nodes}")]
     public static partial void DeviceMatched(ILogger logger, string address, ushort vendor, ushort device, uint @class, string driver, string resource, string nodes);
 

@@ -1,3 +1,4 @@
+using DevicePlugin.Sources.Sysfs;
 using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Sources.Pci;

@@ -1,4 +1,4 @@
-using DevicePlugin.Sources.Pci;
+using DevicePlugin.Sources.Sysfs;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
 

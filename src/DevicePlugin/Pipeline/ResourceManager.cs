@@ -5,9 +5,10 @@ using DevicePlugin.Api;
 using DevicePlugin.Hosting;
 using DevicePlugin.Health;
 using DevicePlugin.Inventory;
+using DevicePlugin.Kubelet;
 using Microsoft.Extensions.Logging;
 
-namespace DevicePlugin.Kubelet;
+namespace DevicePlugin.Pipeline;
 
 /// <summary>
 /// Receives every source's snapshots, diffs the merged inventory against the running servers and starts, updates or

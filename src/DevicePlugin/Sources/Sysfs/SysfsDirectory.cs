@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace DevicePlugin.Sources.Pci;
+namespace DevicePlugin.Sources.Sysfs;
 
 /// <summary>
 /// Lists a directory with <c>readdir</c>, taking each entry's type from the directory itself. .NET's enumerators

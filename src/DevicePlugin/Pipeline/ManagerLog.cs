@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace DevicePlugin.Kubelet;
+namespace DevicePlugin.Pipeline;
 
 internal static partial class ManagerLog
 {

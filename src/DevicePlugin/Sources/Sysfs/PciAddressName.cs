@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DevicePlugin.Sources.Pci;
+namespace DevicePlugin.Sources.Sysfs;
 
 /// <summary>PCI addresses as sysfs names them: <c>DDDD:BB:DD.F</c>, lower-case hex (the domain may be longer, as with VMD).</summary>
 public static class PciAddressName

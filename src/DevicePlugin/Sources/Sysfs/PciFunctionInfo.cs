@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 
-namespace DevicePlugin.Sources.Pci;
+namespace DevicePlugin.Sources.Sysfs;
 
 /// <summary>What one scan read about one PCI function. Immutable.</summary>
 internal sealed record PciFunctionInfo

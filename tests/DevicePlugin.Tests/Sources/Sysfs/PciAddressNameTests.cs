@@ -1,6 +1,6 @@
-using DevicePlugin.Sources.Pci;
+using DevicePlugin.Sources.Sysfs;
 
-namespace DevicePlugin.Tests.Sources.Pci;
+namespace DevicePlugin.Tests.Sources.Sysfs;
 
 public sealed class PciAddressNameTests
 {

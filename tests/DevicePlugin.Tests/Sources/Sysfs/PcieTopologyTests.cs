@@ -1,8 +1,9 @@
 using DevicePlugin.Inventory;
-using DevicePlugin.Sources.Pci;
+using DevicePlugin.Sources.Sysfs;
+using DevicePlugin.Tests.Sources.Pci;
 using static DevicePlugin.Tests.Sources.Pci.PciReferenceNode;
 
-namespace DevicePlugin.Tests.Sources.Pci;
+namespace DevicePlugin.Tests.Sources.Sysfs;
 
 public sealed class PcieTopologyTests
 {

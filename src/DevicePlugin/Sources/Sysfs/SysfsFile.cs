@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace DevicePlugin.Sources.Pci;
+namespace DevicePlugin.Sources.Sysfs;
 
 /// <summary>
 /// Small, non-blocking reads of sysfs attributes and links. Attributes are opened with <c>O_NONBLOCK</c> so that a

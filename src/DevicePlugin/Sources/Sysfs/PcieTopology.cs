@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using DevicePlugin.Inventory;
 
-namespace DevicePlugin.Sources.Pci;
+namespace DevicePlugin.Sources.Sysfs;
 
 /// <summary>
 /// PCIe placement of devices from sysfs: NUMA node and the path of bridges from the root complex, and the

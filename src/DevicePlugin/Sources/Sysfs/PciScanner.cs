@@ -4,7 +4,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 
-namespace DevicePlugin.Sources.Pci;
+namespace DevicePlugin.Sources.Sysfs;
 
 /// <summary>
 /// Reads PCI functions from a sysfs tree. Read-only; never follows a link while walking (only the
@@ -368,7 +368,7 @@ internal sealed class PciScanner
             }
         }
 
-        PciLog.UnreadableDevice(_logger, address, reason);
+        SysfsLog.UnreadableDevice(_logger, address, reason);
     }
 
     private void ReportFile(string address, string path, string reason)
@@ -381,6 +381,6 @@ internal sealed class PciScanner
             }
         }
 
-        PciLog.UnreadableFile(_logger, address, path, reason);
+        SysfsLog.UnreadableFile(_logger, address, path, reason);
     }
 }
