@@ -34,11 +34,13 @@ public sealed class Daemon : IAsyncDisposable
     private readonly ResourceManager _manager;
     private readonly CdiSpecObserver _cdi;
     private readonly LoopHealth _loops;
+    private readonly KubeletDirectoryLock _instanceLock;
     private MetricsEndpoint? _endpoint;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
     private PodResourcesPoller? _podResources;
     private int _stopped;
+    private bool _started;
 
     public Daemon(DaemonOptions options, PluginConfig config, ILoggerFactory loggers, TimeProvider? time = null, SourceFactory? sources = null)
     {
@@ -52,7 +54,8 @@ public sealed class Daemon : IAsyncDisposable
         _metrics = new PluginMetrics(
             () => manager?.State.Resources.Values ?? [],
             () => manager?.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)) ?? []);
-        manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time));
+        _instanceLock = new KubeletDirectoryLock(options.KubeletDirectory);
+        manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time) { DirectoryLock = _instanceLock });
         _manager = manager;
         _loops = new LoopHealth(_metrics.Registry);
         _manager.UseLoopHealth(_loops);
@@ -76,12 +79,22 @@ public sealed class Daemon : IAsyncDisposable
     public PluginMetrics Metrics => _metrics;
 
     /// <summary>
+    /// Completes, with a one-line reason, when this daemon must stop with exit 1 while running: another daemon took
+    /// the kubelet directory (after the directory was recreated).
+    /// </summary>
+    public Task<string> Fatal => _instanceLock.Lost;
+
+    /// <summary>
     /// Starts serving: metrics first, then every configured source (which publish their first snapshots), then the
     /// watchers. Throws <see cref="SourceInitException"/> when a source cannot start and --fail-on-init-error is true.
     /// Registration with the kubelet proceeds in the background; it never blocks start-up.
     /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        // Before anything else: a second daemon on the same directory stops here (KubeletDirectoryLockedException).
+        // A directory that does not exist yet is locked when it appears, before any socket is created in it.
+        _instanceLock.Ensure();
+        _started = true;
         DaemonLog.Starting(_logger, _options.KubeletDirectory, _options.ConfigPath ?? "(built-in defaults)", Config.Resources.Length);
         if (Config.IsDefault)
         {
@@ -121,7 +134,7 @@ public sealed class Daemon : IAsyncDisposable
 
         _manager.Start();
         await ApplySourcesAsync(Config, startup: true, cancellationToken);
-        _kubeletWatcher = new KubeletDirectoryWatcher(_options.KubeletDirectory, _manager.CheckKubelet,
+        _kubeletWatcher = new KubeletDirectoryWatcher(_options.KubeletDirectory, CheckKubeletDirectory,
             logger: _loggers.CreateLogger<KubeletDirectoryWatcher>(), health: _loops);
         _kubeletWatcher.Start();
         if (_options.ConfigPath is { } path)
@@ -130,6 +143,25 @@ public sealed class Daemon : IAsyncDisposable
                 _loggers.CreateLogger<ConfigFileWatcher>(), _loops);
             _configWatcher.Start();
         }
+    }
+
+    private void CheckKubeletDirectory(KubeletSocketIdentity? kubelet)
+    {
+        try
+        {
+            // Keeps the instance lock on the directory the path names now (it may have been recreated).
+            _instanceLock.Ensure();
+        }
+        catch (KubeletDirectoryLockedException)
+        {
+            return; // Fatal has completed: the process stops.
+        }
+        catch (IOException)
+        {
+            // Serving reports it when it tries to create its socket.
+        }
+
+        _manager.CheckKubelet(kubelet);
     }
 
     private string ReadinessDetail()
@@ -252,9 +284,9 @@ public sealed class Daemon : IAsyncDisposable
     /// <summary>Stops watchers and sources, ends every stream, deletes our sockets. Idempotent.</summary>
     public async Task StopAsync()
     {
-        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        if (Interlocked.Exchange(ref _stopped, 1) == 1 || !_started)
         {
-            return;
+            return; // stopped already, or never started (another daemon holds the directory): nothing to undo
         }
 
         DaemonLog.Stopping(_logger);
@@ -293,6 +325,7 @@ public sealed class Daemon : IAsyncDisposable
     {
         await StopAsync();
         await _manager.DisposeAsync();
+        _instanceLock.Dispose();
         _metrics.Dispose();
         _applyLock.Dispose();
     }

@@ -30,4 +30,20 @@ internal static partial class DaemonLog
 
     [LoggerMessage(207, LogLevel.Information, "no --config: using the built-in defaults ({Resources})")]
     public static partial void UsingDefaults(ILogger logger, string resources);
+
+    // 290-299: the process's own lines around the daemon (Cli/ProcessMessages, Cli/UnhandledExceptionLog).
+    [LoggerMessage(290, LogLevel.Error, "{Problem}")]
+    public static partial void CommandLineRefused(ILogger logger, string problem);
+
+    [LoggerMessage(291, LogLevel.Error, "config error: {Problem}")]
+    public static partial void ConfigFileRefused(ILogger logger, string problem);
+
+    [LoggerMessage(292, LogLevel.Critical, "{Problem} (--fail-on-init-error is true)")]
+    public static partial void StartFailed(ILogger logger, string problem);
+
+    [LoggerMessage(293, LogLevel.Warning, "shutdown took longer than {Seconds} s; exiting anyway")]
+    public static partial void SlowShutdown(ILogger logger, int seconds);
+
+    [LoggerMessage(294, LogLevel.Critical, "unhandled exception, exiting: {Type}: {Error}")]
+    public static partial void Unhandled(ILogger logger, Exception exception, string type, string error);
 }

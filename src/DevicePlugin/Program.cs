@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
 using DevicePlugin.Demo;
+using DevicePlugin.Kubelet;
 using DevicePlugin.Sources;
 
 namespace DevicePlugin;
@@ -43,9 +44,15 @@ public static class Program
             return 0;
         }
 
+        // The log format is settled before anything is written to stderr, even when a flag is bad: with json, every
+        // line from here on (refusals, start-up failures, an unhandled exception) is one JSON object.
+        var format = parsed.Error is null ? parsed.Options.LogFormat : CommandLine.KnownLogFormat(args);
+        using var loggers = Logging.Create(format);
+        UnhandledExceptionLog.Install(loggers);
+        var messages = new ProcessMessages(format, loggers.CreateLogger("DevicePlugin.Program"));
         if (parsed.Error is { } error)
         {
-            await Console.Error.WriteLineAsync($"device-plugin: {error}");
+            messages.CommandLineRefused(error);
             return 2;
         }
 
@@ -57,7 +64,7 @@ public static class Program
         }
         catch (ConfigException e)
         {
-            await Console.Error.WriteLineAsync($"device-plugin: config error: {e.Message}");
+            messages.ConfigRefused(e.Message);
             return 2;
         }
 
@@ -67,7 +74,6 @@ public static class Program
             return 0;
         }
 
-        using var loggers = Logging.Create(options.LogFormat);
         await using var daemon = new Daemon(options, config, loggers);
         try
         {
@@ -75,16 +81,27 @@ public static class Program
         }
         catch (SourceInitException e)
         {
-            await Console.Error.WriteLineAsync($"device-plugin: {e.Message} (--fail-on-init-error is true)");
+            messages.StartFailed(e.Message);
+            await daemon.StopAsync();
+            return 1;
+        }
+        catch (KubeletDirectoryLockedException e)
+        {
+            await Console.Error.WriteLineAsync($"device-plugin: {e.Message}");
+            return 1;
+        }
+
+        if (await Task.WhenAny(shutdown.Task, daemon.Fatal) == daemon.Fatal)
+        {
+            await Console.Error.WriteLineAsync($"device-plugin: {daemon.Fatal.Result}");
             await daemon.StopAsync();
             return 1;
         }
 
-        await shutdown.Task;
         var stop = daemon.StopAsync();
         if (await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(4))) != stop)
         {
-            await Console.Error.WriteLineAsync("device-plugin: shutdown took longer than 4 s; exiting anyway");
+            messages.SlowShutdown(4);
         }
 
         return 0;

@@ -49,12 +49,7 @@ public static class CommandLine
             "write Node Feature Discovery labels for the node's devices to this file (atomically), keep it current, delete it at shutdown", false,
             (o, v) => (o with { NfdFeaturesFile = v.Length == 0 ? null : v }, null)),
         new("log-format", "text|json", "text", "log lines on stderr", false,
-            (o, v) => v switch
-            {
-                "text" => (o with { LogFormat = LogFormat.Text }, null),
-                "json" => (o with { LogFormat = LogFormat.Json }, null),
-                _ => (null, $"\"{v}\" is not text or json"),
-            }),
+            (o, v) => ParseLogFormat(v) is { } format ? (o with { LogFormat = format }, null) : (null, $"\"{v}\" is not text or json")),
     ];
 
     public static string EnvironmentName(string flag) => "DP_" + flag.Replace('-', '_').ToUpperInvariant();
@@ -132,6 +127,63 @@ public static class CommandLine
         return new(options, false, null);
     }
 
+    /// <summary>
+    /// The log format asked for, read even when the command line is bad so that the error about it comes in that
+    /// format (<c>--log-format json</c> may follow the bad flag, or come from <c>DP_LOG_FORMAT</c>): the last valid
+    /// <c>--log-format</c>, else a valid <c>DP_LOG_FORMAT</c>, else text. Words are taken as <see cref="Parse"/>
+    /// takes them, so a value of another flag is never read as a format.
+    /// </summary>
+    public static LogFormat KnownLogFormat(IReadOnlyList<string> args, IDictionary? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariables();
+        const string name = "log-format";
+        var known = ParseLogFormat(environment[EnvironmentName(name)] as string);
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            var flag = Array.Find(Flags, f => f.Name == (eq < 0 ? arg[2..] : arg[2..eq]));
+            string? value;
+            if (eq >= 0)
+            {
+                value = arg[(eq + 1)..];
+            }
+            else if (flag is null)
+            {
+                // An unknown flag: whether it takes a value is unknown, so the next word is read on its own.
+                continue;
+            }
+            else if (flag.IsBool)
+            {
+                i += i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? 1 : 0;
+                continue;
+            }
+            else
+            {
+                value = i + 1 < args.Count ? args[++i] : null;
+            }
+
+            if (flag?.Name == name && ParseLogFormat(value) is { } format)
+            {
+                known = format;
+            }
+        }
+
+        return known ?? LogFormat.Text;
+    }
+
+    private static LogFormat? ParseLogFormat(string? v) => v switch
+    {
+        "text" => LogFormat.Text,
+        "json" => LogFormat.Json,
+        _ => null,
+    };
+
     private static bool? ParseBool(string v) => v switch
     {
         "true" or "True" or "TRUE" or "1" => true,
@@ -165,7 +217,7 @@ public static class CommandLine
 
         lines.Add("");
         lines.Add("Exit status: 0 after SIGTERM/SIGINT, 2 for a bad flag or config file, 1 when a source cannot start");
-        lines.Add("or the metrics address cannot be bound and --fail-on-init-error is true.");
+        lines.Add("or the metrics address cannot be bound and --fail-on-init-error is true, 70 after an exception nothing caught.");
         return string.Join('\n', lines);
     }
 }

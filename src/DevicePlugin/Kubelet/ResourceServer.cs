@@ -300,6 +300,11 @@ public sealed class ResourceServer : IAsyncDisposable
                 $"the kubelet directory {directory} does not exist (is the kubelet running, and is the directory mounted into the container?)");
         }
 
+        if (_context.DirectoryLock is { } instance && !instance.Ensure())
+        {
+            throw new DirectoryNotFoundException($"the kubelet directory {directory} does not exist");
+        }
+
         DeleteSocketFile();
 
         // The socket is bound inside a private directory (0700: nobody else can reach it there), made 0600, and then
@@ -465,6 +470,12 @@ public sealed class ResourceServer : IAsyncDisposable
 
     private void DeleteSocketFile()
     {
+        if (_context.DirectoryLock is { IsHeld: false })
+        {
+            // Another daemon owns the directory now: a socket of this name there is its socket, not ours.
+            return;
+        }
+
         try
         {
             File.Delete(SocketPath);

@@ -11,4 +11,7 @@ public sealed record ResourceServerContext(
     TimeProvider Time)
 {
     public string KubeletSocket => Path.Combine(KubeletDirectory, "kubelet.sock");
+
+    /// <summary>When set, no socket is created in the directory unless this process holds its instance lock.</summary>
+    public KubeletDirectoryLock? DirectoryLock { get; init; }
 }

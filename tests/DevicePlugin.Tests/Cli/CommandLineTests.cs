@@ -127,4 +127,26 @@ public sealed class CommandLineTests
         Assert.Contains("--proc-root DIR", CommandLine.Usage(), StringComparison.Ordinal);
         Assert.Contains("DP_PROC_ROOT", CommandLine.Usage(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(new[] { "--bogus", "--log-format", "json" }, null, LogFormat.Json)]
+    [InlineData(new[] { "--log-format=json", "stray" }, null, LogFormat.Json)]
+    [InlineData(new[] { "--fail-on-init-error", "maybe" }, "json", LogFormat.Json)]
+    [InlineData(new[] { "--log-format", "xml" }, "json", LogFormat.Json)]
+    [InlineData(new[] { "--log-format", "text" }, "json", LogFormat.Text)]
+    [InlineData(new[] { "--log-format", "json", "--log-format", "xml" }, null, LogFormat.Json)]
+    [InlineData(new[] { "--log-format", "xml" }, null, LogFormat.Text)]
+    [InlineData(new[] { "--config", "--log-format", "json" }, null, LogFormat.Text)]
+    [InlineData(new[] { "--fail-on-init-error", "--log-format", "json" }, null, LogFormat.Json)]
+    [InlineData(new[] { "--log-format" }, "json", LogFormat.Json)]
+    public void The_log_format_is_known_even_when_the_command_line_is_bad(string[] args, string? environment, LogFormat expected)
+    {
+        var env = new Hashtable();
+        if (environment is not null)
+        {
+            env["DP_LOG_FORMAT"] = environment;
+        }
+
+        Assert.Equal(expected, CommandLine.KnownLogFormat(args, env));
+    }
 }
