@@ -44,6 +44,9 @@ internal static partial class DaemonLog
     [LoggerMessage(293, LogLevel.Warning, "shutdown took longer than {Seconds} s; exiting anyway")]
     public static partial void SlowShutdown(ILogger logger, int seconds);
 
+    [LoggerMessage(295, LogLevel.Critical, "{Problem}")]
+    public static partial void InstanceLocked(ILogger logger, string problem);
+
     [LoggerMessage(294, LogLevel.Critical, "unhandled exception, exiting: {Type}: {Error}")]
     public static partial void Unhandled(ILogger logger, Exception exception, string type, string error);
 }

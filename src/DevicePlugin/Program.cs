@@ -87,13 +87,13 @@ public static class Program
         }
         catch (KubeletDirectoryLockedException e)
         {
-            await Console.Error.WriteLineAsync($"device-plugin: {e.Message}");
+            messages.InstanceLocked(e.Message);
             return 1;
         }
 
         if (await Task.WhenAny(shutdown.Task, daemon.Fatal) == daemon.Fatal)
         {
-            await Console.Error.WriteLineAsync($"device-plugin: {daemon.Fatal.Result}");
+            messages.InstanceLocked(daemon.Fatal.Result);
             await daemon.StopAsync();
             return 1;
         }

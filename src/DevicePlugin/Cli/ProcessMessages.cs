@@ -45,6 +45,19 @@ internal sealed class ProcessMessages(LogFormat format, ILogger logger)
         }
     }
 
+    /// <summary>Another daemon holds the kubelet directory (exit 1).</summary>
+    public void InstanceLocked(string problem)
+    {
+        if (format == LogFormat.Json)
+        {
+            DaemonLog.InstanceLocked(logger, problem);
+        }
+        else
+        {
+            Console.Error.WriteLine($"device-plugin: {problem}");
+        }
+    }
+
     public void SlowShutdown(int seconds)
     {
         if (format == LogFormat.Json)

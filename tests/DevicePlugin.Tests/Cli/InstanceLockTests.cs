@@ -31,6 +31,15 @@ public sealed class InstanceLockTests
             $"device-plugin: another device-plugin (PID {first.Id}) is already running on --kubelet-dir {kubeletDir} (it holds {kubeletDir}/.device-plugin.lock); only one may serve a kubelet directory",
             line);
 
+        // With JSON logs the same refusal is one JSON object.
+        using var third = new DaemonProcess([.. args, "--log-format", "json"]);
+        Assert.Equal(1, await third.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        var json = Assert.Single(third.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        using (var doc = System.Text.Json.JsonDocument.Parse(json))
+        {
+            Assert.Contains($"PID {first.Id}", doc.RootElement.GetRawText(), StringComparison.Ordinal);
+        }
+
         // The first one kept its socket, its stream and its registration, and still answers.
         Assert.True(File.Exists(plugin.SocketPath));
         Assert.False(plugin.StreamEnded);

@@ -138,6 +138,34 @@ public sealed partial class DashboardAndRulesTests
             alerts.Keys.Order(StringComparer.Ordinal));
         Assert.Contains("device_plugin_device_allocation", alerts["DevicePluginDeviceUnhealthy"], StringComparison.Ordinal);
         Assert.Contains("pod", alerts["DevicePluginDeviceUnhealthy"], StringComparison.Ordinal);
+
+        // A source is down while it is down, not for a while after a failed start it has recovered from.
+        Assert.Equal("device_plugin_source_up == 0", alerts["DevicePluginSourceDown"]);
+    }
+
+    [Fact]
+    public void The_sources_down_panels_count_sources_whose_source_up_is_zero()
+    {
+        using var doc = Dashboard();
+        var panels = doc.RootElement.GetProperty("panels").EnumerateArray()
+            .Where(p => p.GetProperty("title").GetString()!.Contains("sources down", StringComparison.OrdinalIgnoreCase))
+            .ToArray();
+        Assert.Equal(2, panels.Length);
+        Assert.All(panels, p => Assert.Matches(@"^(count\()?device_plugin_source_up\{node=~""\$node""\} == 0",
+            p.GetProperty("targets")[0].GetProperty("expr").GetString()!));
+    }
+
+    [Fact]
+    public async Task Every_family_a_running_daemon_exports_is_listed_in_docs_metrics_md()
+    {
+        await using var node = await PluginNode.StartAsync(Configs.Simulated(), podResources: true);
+        await node.RegistrationAsync(Configs.Gpu);
+        var metrics = await node.ScrapeAsync();
+        var documented = File.ReadAllText(RepoFile("docs/metrics.md"));
+        var exported = metrics.Types.Keys.Where(n => n.StartsWith("device_plugin_", StringComparison.Ordinal)).ToArray();
+        Assert.True(exported.Length >= 15, string.Join(", ", exported));
+        var undocumented = exported.Where(n => !documented.Contains($"| `{n}` |", StringComparison.Ordinal)).ToArray();
+        Assert.True(undocumented.Length == 0, "not in docs/metrics.md: " + string.Join(", ", undocumented));
     }
 
     [Fact]

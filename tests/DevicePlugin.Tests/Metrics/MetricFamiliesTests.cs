@@ -22,6 +22,7 @@ public sealed class MetricFamiliesTests
         ("device_plugin_resource_registered", "gauge", ["resource"]),
         ("device_plugin_listandwatch_streams", "gauge", ["resource"]),
         ("device_plugin_config_reloads_total", "counter", ["result"]),
+        ("device_plugin_source_up", "gauge", ["source"]),
         ("device_plugin_source_init_failures_total", "counter", ["source"]),
         ("device_plugin_build_info", "gauge", ["version", "commit"]),
         ("device_plugin_pod_resources_up", "gauge", []),
