@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using DevicePlugin.Cdi;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
@@ -26,6 +25,9 @@ public sealed class Daemon : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly SourceFactory _sourceFactory;
     private readonly Dictionary<SourceKind, IDeviceSource> _sources = [];
+
+    /// <summary>What each source last accepted without failing; an equal assignment is not handed to it again.</summary>
+    private readonly Dictionary<SourceKind, SourceAssignment> _applied = [];
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly PluginMetrics _metrics;
     private readonly SourceStatus _status;
@@ -214,9 +216,14 @@ public sealed class Daemon : IAsyncDisposable
         try
         {
             _status.Defaults = config.IsDefault;
+
+            // Policy first: a new resource's policy is there when its source publishes; a removed one's resource is
+            // held back at once. Sources whose assignment is unchanged are not called at all.
+            _manager.ApplyPolicies(config.Policies);
             foreach (var kind in Enum.GetValues<SourceKind>())
             {
-                var resources = config.Resources.Where(r => r.Source == kind).ToImmutableArray();
+                var assignment = SourceAssignment.For(kind, config);
+                var resources = assignment.Resources;
                 if (!_sources.TryGetValue(kind, out var source))
                 {
                     if (resources.IsEmpty)
@@ -239,9 +246,16 @@ public sealed class Daemon : IAsyncDisposable
                     _sources[kind] = source;
                 }
 
+                if (_applied.TryGetValue(kind, out var applied) && applied.Equals(assignment))
+                {
+                    continue;
+                }
+
+                _applied.Remove(kind);
                 try
                 {
-                    await source.ApplyAsync(resources, config, cancellationToken);
+                    await source.ApplyAsync(assignment, cancellationToken);
+                    _applied[kind] = assignment;
                     if (resources.IsEmpty)
                     {
                         _status.SourceUnused(kind);
