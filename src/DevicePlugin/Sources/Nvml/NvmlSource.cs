@@ -303,7 +303,7 @@ public sealed class NvmlSource : IDeviceSource
         {
             // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
             snapshots[first] = snapshots[first].WithFeatureLabels(
-                NvmlFeatureLabels.For(session!, session!.Monitor.State.Set, resources[0].Replicas));
+                NvmlFeatureLabels.For(session!, session!.Monitor.State.Set, resources[0].Replicas, resources[0].MigStrategy));
         }
 
         return snapshots.ToImmutable();
