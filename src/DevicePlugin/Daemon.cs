@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using DevicePlugin.Cdi;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
@@ -26,14 +25,18 @@ public sealed class Daemon : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly SourceFactory _sourceFactory;
     private readonly Dictionary<SourceKind, IDeviceSource> _sources = [];
+
+    /// <summary>What each source last accepted without failing; an equal assignment is not handed to it again.</summary>
+    private readonly Dictionary<SourceKind, SourceAssignment> _applied = [];
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly PluginMetrics _metrics;
     private readonly SourceStatus _status;
     private readonly ResourceManager _manager;
     private readonly CdiSpecObserver _cdi;
     private readonly LoopHealth _loops;
+    private readonly PluginWebHost _host;
+    private Uri? _metricsAddress;
     private readonly KubeletDirectoryLock _instanceLock;
-    private MetricsEndpoint? _endpoint;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
     private PodResourcesPoller? _podResources;
@@ -52,8 +55,9 @@ public sealed class Daemon : IAsyncDisposable
         _metrics = new PluginMetrics(
             () => manager?.State.Resources.Values ?? [],
             () => manager?.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)) ?? []);
+        _host = new PluginWebHost(loggers);
         _instanceLock = new KubeletDirectoryLock(options.KubeletDirectory);
-        manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time) { DirectoryLock = _instanceLock });
+        manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock });
         _manager = manager;
         _loops = new LoopHealth(_metrics.Registry);
         _manager.UseLoopHealth(_loops);
@@ -72,7 +76,7 @@ public sealed class Daemon : IAsyncDisposable
     public ResourceManager Resources => _manager;
 
     /// <summary>Where /metrics, /healthz and /readyz are served, once started; null when turned off.</summary>
-    public Uri? MetricsAddress => _endpoint?.Address;
+    public Uri? MetricsAddress => _metricsAddress;
 
     public PluginMetrics Metrics => _metrics;
 
@@ -101,19 +105,15 @@ public sealed class Daemon : IAsyncDisposable
 
         if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
         {
-            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry,
-                () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail);
             try
             {
-                await endpoint.StartAsync(cancellationToken);
-                _endpoint = endpoint;
-                DaemonLog.MetricsListening(_logger, endpoint.Address!);
+                _metricsAddress = MetricsEndpoint.AddressOf(_host.AddMetricsListener(ip!));
+                DaemonLog.MetricsListening(_logger, _metricsAddress);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
                 // Address in use, not on this host, or not ours to bind: fatal like a source that cannot start, unless
                 // told to serve what it can.
-                await endpoint.DisposeAsync();
                 var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {e.Message}";
                 DaemonLog.MetricsFailed(_logger, message);
                 if (_options.FailOnInitError)
@@ -122,6 +122,10 @@ public sealed class Daemon : IAsyncDisposable
                 }
             }
         }
+
+        // One server for every resource socket and the metrics listener; sockets are added to it as they open.
+        await _host.StartAsync(_manager.Context, new MetricsEndpoint(_metrics.Registry,
+            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail), cancellationToken);
 
         if (_options.PodResourcesSocket.Length > 0)
         {
@@ -212,9 +216,14 @@ public sealed class Daemon : IAsyncDisposable
         try
         {
             _status.Defaults = config.IsDefault;
+
+            // Policy first: a new resource's policy is there when its source publishes; a removed one's resource is
+            // held back at once. Sources whose assignment is unchanged are not called at all.
+            _manager.ApplyPolicies(config.Policies);
             foreach (var kind in Enum.GetValues<SourceKind>())
             {
-                var resources = config.Resources.Where(r => r.Source == kind).ToImmutableArray();
+                var assignment = SourceAssignment.For(kind, config);
+                var resources = assignment.Resources;
                 if (!_sources.TryGetValue(kind, out var source))
                 {
                     if (resources.IsEmpty)
@@ -237,9 +246,16 @@ public sealed class Daemon : IAsyncDisposable
                     _sources[kind] = source;
                 }
 
+                if (_applied.TryGetValue(kind, out var applied) && applied.Equals(assignment))
+                {
+                    continue;
+                }
+
+                _applied.Remove(kind);
                 try
                 {
-                    await source.ApplyAsync(resources, config, cancellationToken);
+                    await source.ApplyAsync(assignment, cancellationToken);
+                    _applied[kind] = assignment;
                     if (resources.IsEmpty)
                     {
                         _status.SourceUnused(kind);
@@ -299,10 +315,7 @@ public sealed class Daemon : IAsyncDisposable
 
         _sources.Clear();
         await _manager.StopAsync();
-        if (_endpoint is not null)
-        {
-            await _endpoint.DisposeAsync();
-        }
+        await _host.DisposeAsync();
 
         DaemonLog.Stopped(_logger);
     }

@@ -33,6 +33,7 @@ public class KubeletCallBenchmarks
                 Id = $"GPU-{i:D8}-1111-2222-3333-444455556666",
                 NumaNode = i / 4,
                 DeviceNodes = [$"/dev/nvidia{i}"],
+                Environment = [new("NVIDIA_VISIBLE_DEVICES", $"GPU-{i:D8}-1111-2222-3333-444455556666")],
             })
             .ToImmutableArray();
         _snapshot = new ResourceSnapshot(

@@ -3,6 +3,7 @@ using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources;
 using DevicePlugin.Sources.Pci;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -52,11 +53,11 @@ public class PciScanBenchmarks
         var options = new PciSourceOptions { SysfsRoot = sys, DevRoot = dev, RescanInterval = TimeSpan.FromDays(1) };
 
         _scanInventory = new PciInventory(options, TimeProvider.System, NullLogger.Instance);
-        _scanInventory.Configure(resources, config);
+        _scanInventory.Configure(SourceAssignment.For(SourceKind.Pci, config));
         _pollInventory = new PciInventory(options, TimeProvider.System, NullLogger.Instance);
-        _pollInventory.Configure(resources, config);
+        _pollInventory.Configure(SourceAssignment.For(SourceKind.Pci, config));
         _pollInventory.Rescan();
-        var matched = _pollInventory.Snapshots[0].Devices.Length;
+        var matched = _pollInventory.Published[0].Devices.Length;
         if (matched != MatchedDevices)
         {
             throw new InvalidOperationException($"expected {MatchedDevices} matched devices, found {matched}");

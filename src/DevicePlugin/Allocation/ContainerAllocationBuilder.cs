@@ -6,8 +6,9 @@ using DevicePlugin.Inventory;
 namespace DevicePlugin.Allocation;
 
 /// <summary>
-/// Builds one container's allocation from a snapshot: device nodes, the resource's environment variable with each
-/// physical ID once in request order, and CDI names when the resource's naming asks for them. Pure and
+/// Builds one container's allocation from a snapshot: device nodes, the devices' environment entries (each variable
+/// once, its values joined with ',' in request order, each physical device once), and CDI names when the resource's
+/// naming asks for them. Device nodes and environment come from each device's own edits, as the CDI spec's do. Pure and
 /// allocation-light: no I/O. Refusals are thrown as <see cref="AllocationException"/> with their kind.
 /// </summary>
 public static class ContainerAllocationBuilder
@@ -91,7 +92,7 @@ public static class ContainerAllocationBuilder
             }
 
             nodes = ordered.DrainToImmutable();
-            environment = [new(snapshot.EnvironmentVariable, JoinIds(snapshot, physical))];
+            environment = JoinEnvironment(snapshot, physical);
         }
 
         var cdi = ImmutableArray<string>.Empty;
@@ -123,12 +124,54 @@ public static class ContainerAllocationBuilder
         }
     }
 
-    /// <summary>The physical IDs joined with ',', built in a stack buffer: only the result is allocated.</summary>
-    private static string JoinIds(ResourceSnapshot snapshot, ReadOnlySpan<int> physical)
+    /// <summary>
+    /// The devices' environment entries: each variable once, in the order first seen, its values joined with ','.
+    /// The common case (every device sets the same one variable) builds only the joined value, in a stack buffer.
+    /// </summary>
+    private static ImmutableArray<KeyValuePair<string, string>> JoinEnvironment(ResourceSnapshot snapshot, ReadOnlySpan<int> physical)
+    {
+        string? single = null;
+        foreach (var index in physical)
+        {
+            var entries = snapshot.Devices[index].Environment;
+            if (entries.Length != 1 || (single is not null && !string.Equals(single, entries[0].Key, StringComparison.Ordinal)))
+            {
+                return JoinEnvironmentGeneral(snapshot, physical);
+            }
+
+            single = entries[0].Key;
+        }
+
+        return single is null ? [] : [new(single, JoinValues(snapshot, physical))];
+    }
+
+    private static ImmutableArray<KeyValuePair<string, string>> JoinEnvironmentGeneral(ResourceSnapshot snapshot, ReadOnlySpan<int> physical)
+    {
+        var order = new List<string>();
+        var values = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var index in physical)
+        {
+            foreach (var (name, value) in snapshot.Devices[index].Environment)
+            {
+                if (!values.TryGetValue(name, out var list))
+                {
+                    values[name] = list = [];
+                    order.Add(name);
+                }
+
+                list.Add(value);
+            }
+        }
+
+        return [.. order.Select(name => new KeyValuePair<string, string>(name, string.Join(',', values[name])))];
+    }
+
+    /// <summary>The devices' one environment value each, joined with ',', built in a stack buffer: only the result is allocated.</summary>
+    private static string JoinValues(ResourceSnapshot snapshot, ReadOnlySpan<int> physical)
     {
         if (physical.Length == 1)
         {
-            return snapshot.Devices[physical[0]].Id;
+            return snapshot.Devices[physical[0]].Environment[0].Value;
         }
 
         var text = new DefaultInterpolatedStringHandler(0, 0, null, stackalloc char[256]);
@@ -139,7 +182,7 @@ public static class ContainerAllocationBuilder
                 text.AppendFormatted(',');
             }
 
-            text.AppendFormatted(snapshot.Devices[physical[i]].Id);
+            text.AppendFormatted(snapshot.Devices[physical[i]].Environment[0].Value);
         }
 
         return text.ToStringAndClear();

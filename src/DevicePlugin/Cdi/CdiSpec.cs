@@ -4,8 +4,9 @@ using DevicePlugin.Inventory;
 namespace DevicePlugin.Cdi;
 
 /// <summary>
-/// The CDI spec of one resource: kind = the snapshot's CDI kind, one device per physical device (device nodes, and an
-/// environment variable naming that device), and the resource's shared device nodes as spec-wide edits.
+/// The CDI spec of one resource: kind = the snapshot's CDI kind, one device per physical device with that device's own
+/// edits (its device nodes, and its environment entries, each under a variable of the device's own), and the
+/// resource's shared device nodes as spec-wide edits: the same per-device edits Allocate answers from.
 /// Only the fields CDI 0.3.0 knows are used; <see cref="Version"/> is the lowest version the names need.
 /// </summary>
 public sealed record CdiSpec(
@@ -57,13 +58,20 @@ public sealed record CdiSpec(
                 continue;
             }
 
-            var variable = DeviceVariable(snapshot.EnvironmentVariable, name);
-            for (var n = 2; !variables.Add(variable); n++)
+            // The device's own environment entries, as Allocate joins them, each under a variable of its own.
+            var env = ImmutableArray.CreateBuilder<string>(device.Environment.Length);
+            foreach (var (resourceVariable, value) in device.Environment)
             {
-                variable = $"{DeviceVariable(snapshot.EnvironmentVariable, name)}_{n}";
+                var variable = DeviceVariable(resourceVariable, name);
+                for (var n = 2; !variables.Add(variable); n++)
+                {
+                    variable = $"{DeviceVariable(resourceVariable, name)}_{n}";
+                }
+
+                env.Add($"{variable}={value}");
             }
 
-            devices.Add(new CdiDevice(name, device.DeviceNodes, [$"{variable}={device.Id}"]));
+            devices.Add(new CdiDevice(name, device.DeviceNodes, env.MoveToImmutable()));
         }
 
         var version = MinimumVersion(snapshot.CdiKind, devices);

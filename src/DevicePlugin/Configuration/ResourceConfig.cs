@@ -34,6 +34,16 @@ public sealed record ResourceConfig
 
     /// <summary>Line of the entry in the config file (0 for built-in defaults), for messages.</summary>
     public int Line { get; init; }
+
+    /// <summary>The entry's policy: how its devices are offered, whatever the source.</summary>
+    public ResourcePolicy Policy => new()
+    {
+        Replicas = Replicas,
+        PreStartRequired = PreStart,
+        Naming = Naming,
+        DistinctDevices = DistinctDevices,
+        ExtraDeviceNodes = ExtraDeviceNodes,
+    };
 }
 
 /// <summary>A <c>match:</c> selector of a <c>pci</c> resource.</summary>

@@ -5,13 +5,13 @@ using DevicePlugin.Sources;
 namespace DevicePlugin.Inventory;
 
 /// <summary>
-/// Where sources hand their snapshots. A source publishes the complete set of resources it serves each time
-/// (an empty set withdraws them all); the sink merges sources and forwards the result to the resource manager.
+/// Where sources hand their devices. A source publishes the complete set of resources it serves each time
+/// (an empty set withdraws them all); the manager joins each with its resource's policy and merges the sources.
 /// Thread-safe; never blocks on gRPC.
 /// </summary>
 public interface IInventorySink
 {
-    void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots);
+    void Publish(SourceKind source, ImmutableArray<PublishedResource> resources);
 
     /// <summary>
     /// A fault the source detected (counted in the metrics; the cause of the health change it brings). Call it

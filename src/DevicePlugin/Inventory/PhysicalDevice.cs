@@ -21,6 +21,13 @@ public sealed record PhysicalDevice
     /// <summary>Host paths of the device nodes a container needs for this device (container path = host path).</summary>
     public ImmutableArray<string> DeviceNodes { get; init; } = [];
 
+    /// <summary>
+    /// Environment entries a container gets for this device, each a variable and this device's value (for example
+    /// <c>NVIDIA_VISIBLE_DEVICES</c> = the UUID). Allocate joins the values of one variable over the container's devices
+    /// with ',' in request order; a CDI spec gives each device its own variable. Set by the source that knows the vendor.
+    /// </summary>
+    public ImmutableArray<KeyValuePair<string, string>> Environment { get; init; } = [];
+
     /// <summary>PCI address in sysfs form (<c>0000:3b:00.0</c>), when the device is a PCI function.</summary>
     public string? PciAddress { get; init; }
 
@@ -41,6 +48,7 @@ public sealed record PhysicalDevice
         && NumaNode == other.NumaNode
         && PciAddress == other.PciAddress
         && DeviceNodes.SequenceEqual(other.DeviceNodes)
+        && Environment.SequenceEqual(other.Environment)
         && PciePath.SequenceEqual(other.PciePath)
         && Attributes.Count == other.Attributes.Count
         && Attributes.All(kv => other.Attributes.TryGetValue(kv.Key, out var v) && v == kv.Value);

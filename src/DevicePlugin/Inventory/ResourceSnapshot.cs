@@ -4,9 +4,10 @@ using System.Collections.Immutable;
 namespace DevicePlugin.Inventory;
 
 /// <summary>
-/// Everything the plugin knows about one extended resource at one moment. Immutable and self-contained:
-/// the gRPC server answers ListAndWatch, Allocate and GetPreferredAllocation from the snapshot it holds,
-/// without calling back into any source.
+/// Everything the plugin knows about one extended resource at one moment: a source's devices joined with the
+/// resource's policy (<c>Pipeline/ResourceJoin</c>). Immutable and self-contained: the gRPC server answers ListAndWatch,
+/// Allocate and GetPreferredAllocation from the snapshot it holds, without calling back into any source. Nothing here
+/// depends on the source's kind: what a container gets for a device is in the device's own edits.
 /// </summary>
 public sealed class ResourceSnapshot
 {
@@ -45,7 +46,6 @@ public sealed class ResourceSnapshot
         DistinctDevices = distinctDevices;
         CdiKind = cdiKind ?? resourceName;
         ConfiguredName = configuredName ?? resourceName;
-        EnvironmentVariable = EnvironmentVariableFor(source, resourceName);
 
         var advertised = ImmutableArray.CreateBuilder<AdvertisedDevice>(devices.Length * replicas);
         for (var i = 0; i < devices.Length; i++)
@@ -101,9 +101,6 @@ public sealed class ResourceSnapshot
     /// <summary>The CDI kind (<c>vendor.com/class</c>) used for this resource's CDI device names.</summary>
     public string CdiKind { get; }
 
-    /// <summary>The environment variable Allocate sets to the physical IDs.</summary>
-    public string EnvironmentVariable { get; }
-
     /// <summary>Every ID advertised to the kubelet, replicas expanded, in device order.</summary>
     public ImmutableArray<AdvertisedDevice> Advertised { get; }
 
@@ -126,13 +123,6 @@ public sealed class ResourceSnapshot
     }
 
     public bool TryGet(string id, out AdvertisedDevice device) => _byId.TryGetValue(id, out device);
-
-    public static string EnvironmentVariableFor(SourceKind source, string resourceName) => source switch
-    {
-        SourceKind.Nvml => "NVIDIA_VISIBLE_DEVICES",
-        SourceKind.Simulated => "SIMULATED_DEVICES",
-        _ => "PCI_RESOURCE_" + UpperSnake(resourceName),
-    };
 
     /// <summary>Upper-cases the name and turns every character outside A-Z and 0-9 into '_'.</summary>
     public static string UpperSnake(string name) =>

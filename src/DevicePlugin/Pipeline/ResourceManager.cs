@@ -11,8 +11,9 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Pipeline;
 
 /// <summary>
-/// Receives every source's snapshots, diffs the merged inventory against the running servers and starts, updates or
-/// stops one <see cref="ResourceServer"/> per resource. All changes run on one background loop, in order; publishing
+/// Receives every source's devices, joins each resource with its configured <see cref="ResourcePolicy"/> (the one
+/// place policy meets devices: <see cref="ResourceJoin"/>), diffs the merged inventory against the running servers and
+/// starts, updates or stops one <see cref="ResourceServer"/> per resource. All changes run on one background loop, in order; publishing
 /// never blocks a source.
 /// </summary>
 public sealed class ResourceManager : IInventorySink, IAsyncDisposable
@@ -26,6 +27,13 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     private readonly Dictionary<string, ResourceServer> _servers = new(StringComparer.Ordinal);
     private readonly List<IResourceObserver> _observers = [];
     private InventoryState _state = InventoryState.Empty;
+    private ImmutableDictionary<SourceKind, ImmutableArray<PublishedResource>> _bySource =
+        ImmutableDictionary<SourceKind, ImmutableArray<PublishedResource>>.Empty;
+    private ImmutableDictionary<string, ResourcePolicy> _policies = ImmutableDictionary<string, ResourcePolicy>.Empty;
+
+    /// <summary>The last join of each resource, so an unchanged resource keeps its snapshot (and its server sees no update).</summary>
+    private readonly Dictionary<string, (PublishedResource Resource, ResourcePolicy Policy, ResourceSnapshot Snapshot)> _joins =
+        new(StringComparer.Ordinal);
     private long _published;
     private long _applied;
     private readonly ChangeSignal _appliedSignal = new();
@@ -38,6 +46,9 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         _context = context;
         _logger = context.Loggers.CreateLogger<ResourceManager>();
     }
+
+    /// <summary>What every resource server shares.</summary>
+    public ResourceServerContext Context => _context;
 
     /// <summary>The merged inventory as last published by the sources.</summary>
     public InventoryState State
@@ -94,15 +105,77 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         _loop.Wake();
     }
 
-    public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots)
+    /// <summary>
+    /// A source's devices: joined with the current policies into its snapshots (a resource without a policy is held
+    /// back until one comes) and applied on the loop.
+    /// </summary>
+    public void Publish(SourceKind source, ImmutableArray<PublishedResource> resources)
     {
         lock (_lock)
         {
-            _state = _state.With(source, snapshots);
+            if (_bySource.TryGetValue(source, out var before))
+            {
+                foreach (var gone in before.Where(b => resources.IsDefault || !resources.Any(r => r.ResourceName == b.ResourceName)))
+                {
+                    _joins.Remove(gone.ResourceName);
+                }
+            }
+
+            _bySource = resources.IsDefaultOrEmpty ? _bySource.Remove(source) : _bySource.SetItem(source, resources);
+            _state = _state.With(source, JoinLocked(source, resources));
             _published++;
         }
 
         _loop?.Wake();
+    }
+
+    /// <summary>
+    /// Sets the configured resources' policies (by configured name) and joins every source's last publication with
+    /// them again, without asking any source: a change of replicas, naming or PreStartContainer reaches the servers
+    /// from here alone. Resources whose devices and policy are unchanged keep their snapshot.
+    /// </summary>
+    public void ApplyPolicies(ImmutableDictionary<string, ResourcePolicy> policies)
+    {
+        lock (_lock)
+        {
+            _policies = policies;
+            var state = InventoryState.Empty;
+            foreach (var (source, resources) in _bySource)
+            {
+                state = state.With(source, JoinLocked(source, resources));
+            }
+
+            _state = state;
+            _published++;
+        }
+
+        _loop?.Wake();
+    }
+
+    /// <summary>Joins a publication with the policies, reusing the previous snapshot where neither side changed.</summary>
+    private ImmutableArray<ResourceSnapshot> JoinLocked(SourceKind source, ImmutableArray<PublishedResource> resources)
+    {
+        if (resources.IsDefaultOrEmpty)
+        {
+            return [];
+        }
+
+        var joined = ImmutableArray.CreateBuilder<ResourceSnapshot>(resources.Length);
+        foreach (var resource in resources)
+        {
+            if (!_policies.TryGetValue(resource.ConfiguredName, out var policy))
+            {
+                continue;
+            }
+
+            joined.Add(_joins.TryGetValue(resource.ResourceName, out var last)
+                && ReferenceEquals(last.Resource, resource) && last.Policy.Equals(policy) && last.Snapshot.Source == source
+                    ? last.Snapshot
+                    : ResourceJoin.Join(source, resource, policy));
+            _joins[resource.ResourceName] = (resource, policy, joined[^1]);
+        }
+
+        return joined.ToImmutable();
     }
 
     /// <summary>

@@ -1,11 +1,9 @@
-using System.Collections.Immutable;
-using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Sources;
 
 /// <summary>
-/// A producer of inventory snapshots for every configured resource of one <see cref="SourceKind"/>.
+/// A producer of the devices of every configured resource of one <see cref="SourceKind"/> (<see cref="PublishedResource"/>).
 /// Sources scan and monitor on their own background threads and publish to an <see cref="IInventorySink"/>;
 /// they never talk to gRPC servers.
 /// </summary>
@@ -14,12 +12,13 @@ public interface IDeviceSource : IAsyncDisposable
     SourceKind Kind { get; }
 
     /// <summary>
-    /// Starts or reconfigures the source with its resources (possibly none) and publishes the first snapshots
-    /// before returning. Called at start-up and on every valid configuration change.
+    /// Starts or reconfigures the source with its resources (possibly none) and publishes their devices before
+    /// returning. Called at start-up and whenever the kind's <see cref="SourceAssignment"/> changes; never for a change
+    /// of policy only (replicas, naming, PreStartContainer), which the manager applies without the source.
     /// Throws <see cref="SourceInitException"/> when the source cannot start at all (no NVML, unreadable sysfs);
     /// the caller decides, per <c>--fail-on-init-error</c>, whether that ends the process.
     /// </summary>
-    Task ApplyAsync(ImmutableArray<ResourceConfig> resources, PluginConfig config, CancellationToken cancellationToken);
+    Task ApplyAsync(SourceAssignment assignment, CancellationToken cancellationToken);
 }
 
 /// <summary>A configured source could not start; the message says why in words an operator can act on.</summary>

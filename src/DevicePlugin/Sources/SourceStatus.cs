@@ -40,7 +40,7 @@ public sealed class SourceStatus(IInventorySink inner, PluginMetrics metrics) : 
         }
     }
 
-    public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots) => inner.Publish(source, snapshots);
+    public void Publish(SourceKind source, ImmutableArray<PublishedResource> resources) => inner.Publish(source, resources);
 
     public void RecordFault(SourceKind source, DeviceFault fault) => inner.RecordFault(source, fault);
 

@@ -1,20 +1,23 @@
 using System.Collections.Immutable;
 using DevicePlugin.Allocation;
 using DevicePlugin.Inventory;
+using DevicePlugin.Tests.TestSupport;
 using Grpc.Core;
 
 namespace DevicePlugin.Tests.Allocation;
 
 public sealed class AllocateResponseBuilderTests
 {
+    private const string Variable = "PCI_RESOURCE_EXAMPLE_COM_FPGA";
+
     private static ResourceSnapshot Snapshot(DeviceNaming naming, int replicas = 1, bool distinct = false) =>
         new(
             "example.com/fpga",
             SourceKind.Pci,
             [
-                new PhysicalDevice { Id = "0000:3b:00.0", DeviceNodes = ["/dev/dri/renderD128", "/dev/xclmgmt1"] },
-                new PhysicalDevice { Id = "0000:af:00.0", DeviceNodes = ["/dev/dri/renderD129"] },
-                new PhysicalDevice { Id = "0000:d8:00.0", Health = DeviceHealth.Unhealthy, UnhealthyReason = "AER fatal" },
+                new PhysicalDevice { Id = "0000:3b:00.0", DeviceNodes = ["/dev/dri/renderD128", "/dev/xclmgmt1"] }.Sets(Variable),
+                new PhysicalDevice { Id = "0000:af:00.0", DeviceNodes = ["/dev/dri/renderD129"] }.Sets(Variable),
+                new PhysicalDevice { Id = "0000:d8:00.0", Health = DeviceHealth.Unhealthy, UnhealthyReason = "AER fatal" }.Sets(Variable),
             ],
             replicas: replicas,
             sharedDeviceNodes: ["/dev/vfio/vfio"],

@@ -2,17 +2,22 @@ using System.Collections.Immutable;
 using System.Text.Json;
 using DevicePlugin.Cdi;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources.Pci;
+using DevicePlugin.Tests.TestSupport;
 
 namespace DevicePlugin.Tests.Cdi;
 
 public sealed class CdiSpecTests
 {
+    private const string NvidiaVisible = "NVIDIA_VISIBLE_DEVICES";
+
     internal static ResourceSnapshot Fpgas(string name = "example.com/fpga", params string[] ids) =>
         new(
             name,
             SourceKind.Pci,
             (ids.Length == 0 ? ["0000:3b:00.0", "0000:af:00.0"] : ids)
-                .Select((id, i) => new PhysicalDevice { Id = id, DeviceNodes = [$"/dev/dri/renderD{128 + i}", $"/dev/xclmgmt{i}"] })
+                .Select((id, i) => new PhysicalDevice { Id = id, DeviceNodes = [$"/dev/dri/renderD{128 + i}", $"/dev/xclmgmt{i}"] }
+                    .Sets(PciEnvironment.VariableFor(name)))
                 .ToImmutableArray(),
             sharedDeviceNodes: ["/dev/vfio/vfio"],
             naming: DeviceNaming.Cdi);
@@ -22,8 +27,8 @@ public sealed class CdiSpecTests
             "nvidia.com/gpu",
             SourceKind.Nvml,
             [
-                new PhysicalDevice { Id = "GPU-8f6d2a4e-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia0"] },
-                new PhysicalDevice { Id = "GPU-1c0ffee0-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia1"] },
+                new PhysicalDevice { Id = "GPU-8f6d2a4e-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia0"] }.Sets(NvidiaVisible),
+                new PhysicalDevice { Id = "GPU-1c0ffee0-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia1"] }.Sets(NvidiaVisible),
             ],
             sharedDeviceNodes: ["/dev/nvidiactl", "/dev/nvidia-uvm"],
             naming: DeviceNaming.Both);
@@ -75,7 +80,7 @@ public sealed class CdiSpecTests
     public void Spec_without_shared_nodes_has_no_spec_wide_edits()
     {
         var snapshot = new ResourceSnapshot(
-            "example.com/sim", SourceKind.Simulated, [new PhysicalDevice { Id = "sim-0" }, new PhysicalDevice { Id = "sim-1" }]);
+            "example.com/sim", SourceKind.Simulated, [new PhysicalDevice { Id = "sim-0" }.Sets("SIMULATED_DEVICES"), new PhysicalDevice { Id = "sim-1" }.Sets("SIMULATED_DEVICES")]);
         var json = Json(CdiSpec.FromSnapshot(snapshot, [])!);
         Assert.Empty(CdiSpecValidator.Validate(json));
         Assert.False(json.TryGetProperty("containerEdits", out _));

@@ -33,7 +33,13 @@ public sealed class ResourceSnapshotTests
     [InlineData(SourceKind.Simulated, "a.com/b", "SIMULATED_DEVICES")]
     [InlineData(SourceKind.Pci, "xilinx.com/fpga-u280.v2", "PCI_RESOURCE_XILINX_COM_FPGA_U280_V2")]
     public void The_environment_variable_follows_the_source(SourceKind source, string name, string variable) =>
-        Assert.Equal(variable, ResourceSnapshot.EnvironmentVariableFor(source, name));
+        // Each source names the variable in its devices' edits; nothing in the middle chooses it by kind.
+        Assert.Equal(variable, source switch
+        {
+            SourceKind.Nvml => DevicePlugin.Sources.Nvml.NvmlGpu.VisibleDevicesVariable,
+            SourceKind.Simulated => DevicePlugin.Sources.Simulated.SimulatedSource.EnvironmentVariable,
+            _ => DevicePlugin.Sources.Pci.PciEnvironment.VariableFor(name),
+        });
 
     [Fact]
     public void The_kubelet_sees_a_change_only_when_ids_health_or_numa_change()

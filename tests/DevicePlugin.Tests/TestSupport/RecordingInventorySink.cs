@@ -1,13 +1,14 @@
 using System.Collections.Immutable;
 using DevicePlugin.Health;
 using DevicePlugin.Inventory;
+using DevicePlugin.Pipeline;
 using DevicePlugin.Sources;
 
 namespace DevicePlugin.Tests.TestSupport;
 
 /// <summary>
-/// Records every publication of one source and lets a test await one that matches a predicate, with a timeout
-/// instead of sleeps.
+/// Records every publication of one source, joined with <see cref="Policies"/> into snapshots as the manager would,
+/// and lets a test await one that matches a predicate, with a timeout instead of sleeps.
 /// </summary>
 public sealed class RecordingInventorySink(SourceKind expected) : IInventorySink
 {
@@ -95,9 +96,18 @@ public sealed class RecordingInventorySink(SourceKind expected) : IInventorySink
         }
     }
 
-    public void Publish(SourceKind source, ImmutableArray<ResourceSnapshot> snapshots)
+    /// <summary>
+    /// The policies publications are joined with, by configured name, as the manager joins them; a resource without
+    /// one gets <see cref="ResourcePolicy.Default"/>.
+    /// </summary>
+    public ImmutableDictionary<string, ResourcePolicy> Policies { get; set; } = ImmutableDictionary<string, ResourcePolicy>.Empty;
+
+    public void Publish(SourceKind source, ImmutableArray<PublishedResource> resources)
     {
         Assert.Equal(expected, source);
+        var policies = Policies;
+        ImmutableArray<ResourceSnapshot> snapshots =
+            [.. resources.Select(r => ResourceJoin.Join(source, r, policies.GetValueOrDefault(r.ConfiguredName) ?? ResourcePolicy.Default))];
         lock (_lock)
         {
             _published.Add(snapshots);

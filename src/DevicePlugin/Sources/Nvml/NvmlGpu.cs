@@ -7,6 +7,9 @@ namespace DevicePlugin.Sources.Nvml;
 /// <summary>One GPU as discovery found it: its NVML handle (valid while NVML stays initialised) and its properties.</summary>
 internal sealed record NvmlGpu
 {
+    /// <summary>The variable a container gets its GPUs' (or MIG devices') UUIDs in, for the NVIDIA container runtime.</summary>
+    public const string VisibleDevicesVariable = "NVIDIA_VISIBLE_DEVICES";
+
     public required nint Handle { get; init; }
 
     public required string Uuid { get; init; }
@@ -62,6 +65,7 @@ internal sealed record NvmlGpu
             PciAddress = PciAddress,
             PciePath = PciePath,
             DeviceNodes = [string.Create(CultureInfo.InvariantCulture, $"/dev/nvidia{Minor}")],
+            Environment = [new(VisibleDevicesVariable, Uuid)],
             Attributes = attributes.ToImmutable(),
         };
     }

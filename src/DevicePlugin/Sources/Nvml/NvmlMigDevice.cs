@@ -73,6 +73,7 @@ internal sealed record NvmlMigDevice
                 string.Create(CultureInfo.InvariantCulture, $"/dev/nvidia-caps/nvidia-cap{GpuInstanceCapabilityMinor}"),
                 string.Create(CultureInfo.InvariantCulture, $"/dev/nvidia-caps/nvidia-cap{ComputeInstanceCapabilityMinor}"),
             ],
+            Environment = [new(NvmlGpu.VisibleDevicesVariable, Uuid)],
             Attributes = attributes.ToImmutable(),
         };
     }

@@ -9,26 +9,23 @@ namespace DevicePlugin.Sources.Nvml;
 /// <c>migStrategy</c>: <c>none</c> advertises the GPUs that are not in MIG mode; <c>single</c> advertises every MIG
 /// device under the resource's name when every GPU is in MIG mode with one profile, the whole GPUs when none is, and
 /// otherwise nothing (with the reason); <c>mixed</c> advertises the whole GPUs under the name and one derived resource
-/// per MIG profile, <c>&lt;domain&gt;/mig-&lt;profile&gt;</c>. Replicas, naming and the other options apply per device.
+/// per MIG profile, <c>&lt;domain&gt;/mig-&lt;profile&gt;</c>. Devices only: replicas, naming and the other options are
+/// the policy the manager joins in.
 /// </summary>
 internal static class NvmlResourceSnapshots
 {
     /// <summary>The snapshots; <paramref name="refusal"/> says why a <c>single</c> resource advertises nothing.</summary>
-    public static IEnumerable<ResourceSnapshot> Build(NvmlHealthState state, ResourceConfig resource, out NvmlMigRefusal? refusal)
+    public static IEnumerable<PublishedResource> Build(NvmlHealthState state, ResourceRequest resource, out NvmlMigRefusal? refusal)
     {
         refusal = null;
-        var shared = resource.ExtraDeviceNodes.IsDefaultOrEmpty
-            ? state.SharedDeviceNodes
-            : [.. state.SharedDeviceNodes.Concat(resource.ExtraDeviceNodes).Distinct(StringComparer.Ordinal)];
         var set = state.Set;
         var whole = Enumerable.Range(0, set.Gpus.Length).Where(i => !set.Gpus[i].MigEnabled).ToArray();
-        ResourceSnapshot Snapshot(string name, ImmutableArray<PhysicalDevice> devices, TopologyMatrix topology) =>
-            new(name, SourceKind.Nvml, devices, topology, resource.Replicas, resource.PreStart, shared, resource.Naming,
-                resource.DistinctDevices, configuredName: resource.Name);
-        ResourceSnapshot Whole() => whole.Length == set.Gpus.Length
+        PublishedResource Snapshot(string name, ImmutableArray<PhysicalDevice> devices, TopologyMatrix topology) =>
+            new(name, devices, topology, state.SharedDeviceNodes, configuredName: resource.Name);
+        PublishedResource Whole() => whole.Length == set.Gpus.Length
             ? Snapshot(resource.Name, state.Devices, state.Topology)
             : Snapshot(resource.Name, [.. whole.Select(i => state.Devices[i])], state.Topology.Project(whole));
-        ResourceSnapshot Migs(string name, int[] indices) =>
+        PublishedResource Migs(string name, int[] indices) =>
             Snapshot(name, [.. indices.Select(k => state.MigDevices[k])], state.Topology.Project([.. indices.Select(k => set.MigParents[k])]));
 
         switch (resource.MigStrategy)

@@ -27,8 +27,8 @@ public sealed class NvmlSource : IDeviceSource
     private readonly Lock _publish = new();
 
     private NvmlSession? _session;
-    private ImmutableArray<ResourceConfig> _resources = [];
-    private PluginConfig _config = new();
+    private ImmutableArray<ResourceRequest> _resources = [];
+    private HealthConfig _health = new();
 
     /// <summary>The <c>single</c> resources that advertise nothing now, and why (read by the metric).</summary>
     private volatile ImmutableDictionary<string, NvmlMigRefusal> _refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
@@ -59,17 +59,18 @@ public sealed class NvmlSource : IDeviceSource
     /// <summary>True while NVML is initialised and GPUs are being advertised and watched.</summary>
     public bool IsRunning => Volatile.Read(ref _session) is not null;
 
-    public async Task ApplyAsync(ImmutableArray<ResourceConfig> resources, PluginConfig config, CancellationToken cancellationToken)
+    public async Task ApplyAsync(SourceAssignment assignment, CancellationToken cancellationToken)
     {
         await _apply.WaitAsync(cancellationToken);
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var mine = resources.IsDefault ? [] : resources.Where(r => r.Source == SourceKind.Nvml).ToImmutableArray();
+            var mine = assignment.Resources;
+            var health = assignment.Health;
             lock (_publish)
             {
                 _resources = mine;
-                _config = config;
+                _health = health;
             }
 
             if (mine.IsEmpty)
@@ -82,7 +83,7 @@ public sealed class NvmlSource : IDeviceSource
 
             if (_session is { } running)
             {
-                running.Monitor.UpdateHealthConfig(config.Health);
+                running.Monitor.UpdateHealthConfig(health);
                 PublishCurrent();
                 return;
             }
@@ -96,7 +97,7 @@ public sealed class NvmlSource : IDeviceSource
 
             try
             {
-                StartSession(config.Health);
+                StartSession(health);
                 _sink.SourceRunning(SourceKind.Nvml);
             }
             catch (SourceInitException e) when (!_options.FailOnInitError)
@@ -205,7 +206,7 @@ public sealed class NvmlSource : IDeviceSource
                 HealthConfig health;
                 lock (_publish)
                 {
-                    health = _config.Health;
+                    health = _health;
                 }
 
                 StartSession(health);
@@ -248,7 +249,7 @@ public sealed class NvmlSource : IDeviceSource
     {
         lock (_publish)
         {
-            _sink.Publish(SourceKind.Nvml, BuildSnapshots(_session, _resources));
+            _sink.Publish(SourceKind.Nvml, BuildResources(_session, _resources));
         }
     }
 
@@ -262,7 +263,7 @@ public sealed class NvmlSource : IDeviceSource
         {
             if (session is not null && ReferenceEquals(session, _session))
             {
-                _sink.Publish(SourceKind.Nvml, BuildSnapshots(_session, _resources));
+                _sink.Publish(SourceKind.Nvml, BuildResources(_session, _resources));
             }
         }
     }
@@ -271,10 +272,10 @@ public sealed class NvmlSource : IDeviceSource
     /// Every snapshot of the configured resources (by their <c>migStrategy</c>), logging a <c>single</c> resource that
     /// starts or stops refusing. Caller holds <see cref="_publish"/>.
     /// </summary>
-    private ImmutableArray<ResourceSnapshot> BuildSnapshots(NvmlSession? session, ImmutableArray<ResourceConfig> resources)
+    private ImmutableArray<PublishedResource> BuildResources(NvmlSession? session, ImmutableArray<ResourceRequest> resources)
     {
         var refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
-        var snapshots = ImmutableArray.CreateBuilder<ResourceSnapshot>();
+        var snapshots = ImmutableArray.CreateBuilder<PublishedResource>();
         if (session is not null && !resources.IsDefaultOrEmpty)
         {
             var state = session.Monitor.State;
@@ -302,14 +303,21 @@ public sealed class NvmlSource : IDeviceSource
         if (first >= 0)
         {
             // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
-            snapshots[first] = snapshots[first].WithFeatureLabels(
-                NvmlFeatureLabels.For(session!, session!.Monitor.State.Set, resources[0].Replicas, resources[0].MigStrategy));
+            // Replicas come from the policy: the labels are finished when the manager joins it in.
+            var set = session!.Monitor.State.Set;
+            var strategy = resources[0].MigStrategy;
+            var labelled = snapshots[first];
+            snapshots[first] = new PublishedResource(labelled.ResourceName, labelled.Devices, labelled.Topology,
+                labelled.SharedDeviceNodes, labelled.ConfiguredName)
+            {
+                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas, strategy),
+            };
         }
 
         return snapshots.ToImmutable();
     }
 
-    private static int IndexOf(ImmutableArray<ResourceSnapshot>.Builder snapshots, string name)
+    private static int IndexOf(ImmutableArray<PublishedResource>.Builder snapshots, string name)
     {
         for (var i = 0; i < snapshots.Count; i++)
         {

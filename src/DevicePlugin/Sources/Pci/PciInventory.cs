@@ -25,7 +25,7 @@ internal sealed class PciInventory
     private readonly FaultLedger _ledger;
     private readonly Dictionary<string, TrackedPciDevice> _devices = new(StringComparer.Ordinal);
 
-    private ImmutableArray<ResourceConfig> _resources = [];
+    private ImmutableArray<ResourceRequest> _resources = [];
     private TimeSpan _recoverAfter = new HealthConfig().RecoverAfter;
     private bool _omitEmptyResources;
     private (int Count, int Hash)? _listingFingerprint;
@@ -47,8 +47,8 @@ internal sealed class PciInventory
         _ledger = new FaultLedger(time);
     }
 
-    /// <summary>The snapshots built by the last <see cref="Rescan"/> or <see cref="Poll"/>.</summary>
-    public ImmutableArray<ResourceSnapshot> Snapshots { get; private set; } = [];
+    /// <summary>The resources' devices as built by the last <see cref="Rescan"/> or <see cref="Poll"/>.</summary>
+    public ImmutableArray<PublishedResource> Published { get; private set; } = [];
 
     /// <summary><c>&lt;sysfs-root&gt;/bus/pci/devices</c>.</summary>
     public string Listing => _scanner.Listing;
@@ -68,11 +68,11 @@ internal sealed class PciInventory
     /// Sets the resources (config order) and health settings. Devices are matched again on the next
     /// <see cref="Rescan"/>. With the built-in defaults, a resource without devices is not published.
     /// </summary>
-    public void Configure(ImmutableArray<ResourceConfig> resources, PluginConfig config)
+    public void Configure(SourceAssignment assignment)
     {
-        _resources = resources;
-        _recoverAfter = config.Health.RecoverAfter;
-        _omitEmptyResources = config.IsDefault;
+        _resources = assignment.Resources;
+        _recoverAfter = assignment.Health.RecoverAfter;
+        _omitEmptyResources = assignment.IsDefault;
         Reassign();
     }
 
@@ -365,7 +365,7 @@ internal sealed class PciInventory
             byResource[device.ResourceIndex].Add(device);
         }
 
-        var snapshots = ImmutableArray.CreateBuilder<ResourceSnapshot>(_resources.Length);
+        var published = ImmutableArray.CreateBuilder<PublishedResource>(_resources.Length);
         for (var i = 0; i < _resources.Length; i++)
         {
             var resource = _resources[i];
@@ -376,31 +376,24 @@ internal sealed class PciInventory
 
             byResource[i].Sort(static (a, b) => string.CompareOrdinal(a.Address, b.Address));
             var devices = byResource[i].Select(ToPhysicalDevice).ToImmutableArray();
-            var previous = Snapshots.FirstOrDefault(s => s.ResourceName == resource.Name);
-            snapshots.Add(previous is not null && SameSnapshot(previous, resource, devices)
-                ? previous
-                : new ResourceSnapshot(
-                    resource.Name,
-                    SourceKind.Pci,
-                    devices,
-                    PcieTopology.BuildMatrix(devices),
-                    resource.Replicas,
-                    resource.PreStart,
-                    resource.ExtraDeviceNodes,
-                    resource.Naming,
-                    resource.DistinctDevices)
-                {
-                    FeatureLabels = PciFeatureLabels.For(resource.Name, devices),
-                });
+            var previous = Published.FirstOrDefault(s => s.ResourceName == resource.Name);
+            if (previous is not null && previous.Devices.SequenceEqual(devices))
+            {
+                published.Add(previous);
+                continue;
+            }
+
+            var labels = PciFeatureLabels.For(resource.Name, devices);
+            published.Add(new PublishedResource(resource.Name, devices, PcieTopology.BuildMatrix(devices)) { FeatureLabels = _ => labels });
         }
 
-        var built = snapshots.ToImmutable();
-        if (built.Length == Snapshots.Length && built.Zip(Snapshots).All(pair => ReferenceEquals(pair.First, pair.Second)))
+        var built = published.ToImmutable();
+        if (built.Length == Published.Length && built.Zip(Published).All(pair => ReferenceEquals(pair.First, pair.Second)))
         {
             return false;
         }
 
-        Snapshots = built;
+        Published = built;
         return true;
     }
 
@@ -415,7 +408,8 @@ internal sealed class PciInventory
         device.LastHealth = health;
         var info = device.Info;
         if (device.Published is { } published && ReferenceEquals(device.PublishedInfo, info)
-            && published.Health == health && published.UnhealthyReason == reason)
+            && published.Health == health && published.UnhealthyReason == reason
+            && ReferenceEquals(published.Environment[0].Key, device.EnvironmentVariable))
         {
             return published;
         }
@@ -439,6 +433,7 @@ internal sealed class PciInventory
             UnhealthyReason = reason,
             NumaNode = info.NumaNode,
             DeviceNodes = NodesFor(info),
+            Environment = [new(device.EnvironmentVariable, info.Address)],
             PciAddress = info.Address,
             PciePath = info.PciePath,
             Attributes = attributes.ToImmutable(),
@@ -495,29 +490,5 @@ internal sealed class PciInventory
         }
 
         return -1;
-    }
-
-    /// <summary>True when a snapshot already says what a new one for the resource and devices would.</summary>
-    private static bool SameSnapshot(ResourceSnapshot snapshot, ResourceConfig resource, ImmutableArray<PhysicalDevice> devices)
-    {
-        if (snapshot.Replicas != resource.Replicas
-            || snapshot.PreStartRequired != resource.PreStart
-            || snapshot.Naming != resource.Naming
-            || snapshot.DistinctDevices != resource.DistinctDevices
-            || !snapshot.SharedDeviceNodes.SequenceEqual(resource.ExtraDeviceNodes)
-            || snapshot.Devices.Length != devices.Length)
-        {
-            return false;
-        }
-
-        for (var i = 0; i < devices.Length; i++)
-        {
-            if (!ReferenceEquals(snapshot.Devices[i], devices[i]) && !snapshot.Devices[i].Equals(devices[i]))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 }

@@ -43,17 +43,17 @@ public sealed class PciSource : IDeviceSource
 
     public SourceKind Kind => SourceKind.Pci;
 
-    public async Task ApplyAsync(ImmutableArray<ResourceConfig> resources, PluginConfig config, CancellationToken cancellationToken)
+    public async Task ApplyAsync(SourceAssignment assignment, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            _inventory.Configure(resources, config);
+            _inventory.Configure(assignment);
 
             // The poll loop runs even when this first scan fails: it rescans every RescanInterval, so a sysfs that
             // becomes readable later (when --fail-on-init-error=false keeps the plugin up) is picked up then.
             _pollLoop ??= Task.Run(PollLoopAsync, CancellationToken.None);
-            if (!resources.IsEmpty)
+            if (!assignment.Resources.IsEmpty)
             {
                 try
                 {
@@ -74,7 +74,7 @@ public sealed class PciSource : IDeviceSource
                 _inventory.RebuildSnapshots();
             }
 
-            _sink.Publish(SourceKind.Pci, _inventory.Snapshots);
+            _sink.Publish(SourceKind.Pci, _inventory.Published);
         }
         finally
         {
@@ -115,7 +115,7 @@ public sealed class PciSource : IDeviceSource
                     var reads = _inventory.ListingsRead;
                     if (_inventory.Poll())
                     {
-                        _sink.Publish(SourceKind.Pci, _inventory.Snapshots);
+                        _sink.Publish(SourceKind.Pci, _inventory.Published);
                     }
 
                     if (_inventory.ListingFailures > failures)

@@ -16,7 +16,18 @@ internal sealed class TrackedPciDevice(PciFunctionInfo info, int resourceIndex, 
     public int ResourceIndex { get; set; } = resourceIndex;
 
     /// <summary>Name of the resource at <see cref="ResourceIndex"/> when it was assigned.</summary>
-    public string Resource { get; set; } = resource;
+    public string Resource
+    {
+        get;
+        set
+        {
+            field = value;
+            EnvironmentVariable = PciEnvironment.VariableFor(value);
+        }
+    } = resource;
+
+    /// <summary>The variable a container gets this device's address in: <c>PCI_RESOURCE_&lt;resource&gt;</c>.</summary>
+    public string EnvironmentVariable { get; private set; } = PciEnvironment.VariableFor(resource);
 
     /// <summary>The driver the device was matched with; another driver (or none) is a fault.</summary>
     public string? BaselineDriver { get; set; } = info.Driver;

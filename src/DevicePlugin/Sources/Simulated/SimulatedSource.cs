@@ -1,21 +1,24 @@
 using System.Collections.Immutable;
-using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
 
 namespace DevicePlugin.Sources.Simulated;
 
 /// <summary>
 /// Devices described entirely by the configuration file: for demos, for testing kubelets, and for nodes where an
-/// operator wants to advertise something no probe can see. Health changes come from editing the file.
+/// operator wants to advertise something no probe can see. Health changes come from editing the file. Each device
+/// gives its container <c>SIMULATED_DEVICES</c> = its ID.
 /// </summary>
 public sealed class SimulatedSource(IInventorySink sink) : IDeviceSource
 {
+    /// <summary>The environment variable a container gets, the IDs of its simulated devices.</summary>
+    public const string EnvironmentVariable = "SIMULATED_DEVICES";
+
     public SourceKind Kind => SourceKind.Simulated;
 
-    public Task ApplyAsync(ImmutableArray<ResourceConfig> resources, PluginConfig config, CancellationToken cancellationToken)
+    public Task ApplyAsync(SourceAssignment assignment, CancellationToken cancellationToken)
     {
-        sink.Publish(SourceKind.Simulated, [.. resources.Select(ToSnapshot)]);
-        if (!resources.IsEmpty)
+        sink.Publish(SourceKind.Simulated, [.. assignment.Resources.Select(ToPublished)]);
+        if (!assignment.Resources.IsEmpty)
         {
             sink.SourceRunning(SourceKind.Simulated);
         }
@@ -23,27 +26,18 @@ public sealed class SimulatedSource(IInventorySink sink) : IDeviceSource
         return Task.CompletedTask;
     }
 
-    public static ResourceSnapshot ToSnapshot(ResourceConfig resource)
-    {
-        var devices = resource.Devices
-            .Select(d => new PhysicalDevice
+    public static PublishedResource ToPublished(ResourceRequest resource) => new(
+        resource.Name,
+        [
+            .. resource.Devices.Select(d => new PhysicalDevice
             {
                 Id = d.Id,
                 Health = d.Health,
                 UnhealthyReason = d.Health == DeviceHealth.Healthy ? null : "marked Unhealthy in the configuration",
                 NumaNode = d.Numa,
-            })
-            .ToImmutableArray();
-        return new ResourceSnapshot(
-            resource.Name,
-            SourceKind.Simulated,
-            devices,
-            replicas: resource.Replicas,
-            preStartRequired: resource.PreStart,
-            sharedDeviceNodes: resource.ExtraDeviceNodes,
-            naming: resource.Naming,
-            distinctDevices: resource.DistinctDevices);
-    }
+                Environment = [new(EnvironmentVariable, d.Id)],
+            }),
+        ]);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

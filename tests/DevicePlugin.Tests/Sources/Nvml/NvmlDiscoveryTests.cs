@@ -193,7 +193,7 @@ public sealed class NvmlDiscoveryTests
         await using var h = Create(Gpus(2));
         await h.StartAsync();
 
-        await h.Source.ApplyAsync([], new PluginConfig(), CancellationToken.None);
+        await h.ApplyAsync(new PluginConfig());
         Assert.Empty(h.Sink.Latest);
         Assert.False(h.Source.IsRunning);
         Assert.Equal(1, h.Fake.Calls("nvmlShutdown"));

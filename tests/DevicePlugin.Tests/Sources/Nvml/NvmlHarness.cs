@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources;
 using DevicePlugin.Sources.Nvml;
 using DevicePlugin.Tests.TestSupport;
 
@@ -71,9 +72,14 @@ public sealed class NvmlHarness : IAsyncDisposable
 
     /// <summary>Applies the resources (default: one <c>nvidia.com/gpu</c>) with <see cref="Health"/>.</summary>
     public Task ApplyAsync(params ResourceConfig[] resources) =>
-        Source.ApplyAsync(resources.Length == 0 ? [Resource()] : [.. resources],
-            new PluginConfig { Resources = resources.Length == 0 ? [Resource()] : [.. resources], Health = Health },
-            CancellationToken.None);
+        ApplyAsync(new PluginConfig { Resources = resources.Length == 0 ? [Resource()] : [.. resources], Health = Health });
+
+    /// <summary>Applies a configuration as the daemon does: the policies to the sink's join, the nvml part to the source.</summary>
+    public Task ApplyAsync(PluginConfig config)
+    {
+        Sink.Policies = config.Policies;
+        return Source.ApplyAsync(SourceAssignment.For(SourceKind.Nvml, config), CancellationToken.None);
+    }
 
     /// <summary>Starts with one resource and returns its first snapshot.</summary>
     public async Task<ResourceSnapshot> StartAsync(int replicas = 1)

@@ -143,7 +143,7 @@ public sealed class NvmlInitTests
         await h.ApplyAsync();
         Assert.True(SpinWait.SpinUntil(() => h.Fake.Calls("nvmlInit_v2") >= 2, WaitLimit), "no retry happened");
 
-        await h.Source.ApplyAsync([], new PluginConfig(), CancellationToken.None);
+        await h.ApplyAsync(new PluginConfig());
         var calls = h.Fake.Calls("nvmlInit_v2");
         h.Fake.WriteConfig(Gpus(1));
 

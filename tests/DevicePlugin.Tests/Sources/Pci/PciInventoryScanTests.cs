@@ -31,7 +31,7 @@ public sealed class PciInventoryScanTests : IDisposable
         Assert.Equal(["/dev/dri/card3", "/dev/dri/renderD130"], amd.Devices[2].DeviceNodes.ToArray());
         Assert.Equal(["/dev/dri/card4", "/dev/dri/renderD132"], amd.Devices[3].DeviceNodes.ToArray());
         Assert.Equal(["/dev/kfd"], amd.SharedDeviceNodes.ToArray());
-        Assert.Equal("PCI_RESOURCE_AMD_COM_GPU", amd.EnvironmentVariable);
+        Assert.All(amd.Devices, d => Assert.Equal([new("PCI_RESOURCE_AMD_COM_GPU", d.Id)], d.Environment.ToArray()));
 
         var xilinx = snapshots.Resource("xilinx.com/fpga-user");
         Assert.Equal([AlveoUser], xilinx.Devices.Select(d => d.Id));

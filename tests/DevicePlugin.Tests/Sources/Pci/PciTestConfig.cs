@@ -1,6 +1,9 @@
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
+using System.Runtime.CompilerServices;
 using DevicePlugin.Inventory;
+using DevicePlugin.Pipeline;
+using DevicePlugin.Sources;
 using DevicePlugin.Sources.Pci;
 using DevicePlugin.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -38,5 +41,24 @@ internal static class PciTestConfig
         inventory.Configure(resources, Config(resources, isDefault, recoverAfter));
         inventory.Rescan();
         return inventory;
+    }
+
+    /// <summary>The policies each inventory's resources were configured with, for <see cref="get_Snapshots"/>.</summary>
+    private static readonly ConditionalWeakTable<PciInventory, ImmutableDictionary<string, ResourcePolicy>> Policies = new();
+
+    /// <summary>Configures an inventory as the daemon would: the pci part of the configuration; the policies kept for the join.</summary>
+    public static void Configure(this PciInventory inventory, ImmutableArray<ResourceConfig> resources, PluginConfig config)
+    {
+        var withResources = config with { Resources = resources };
+        Policies.AddOrUpdate(inventory, withResources.Policies);
+        inventory.Configure(SourceAssignment.For(SourceKind.Pci, withResources));
+    }
+
+    extension(PciInventory inventory)
+    {
+        /// <summary>The inventory's published resources joined with their policies, as the manager would join them.</summary>
+        public ImmutableArray<ResourceSnapshot> Snapshots =>
+            ResourceJoin.JoinAll(SourceKind.Pci, inventory.Published,
+                Policies.TryGetValue(inventory, out var policies) ? policies : ImmutableDictionary<string, ResourcePolicy>.Empty);
     }
 }
