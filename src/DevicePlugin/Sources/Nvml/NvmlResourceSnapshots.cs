@@ -53,7 +53,7 @@ internal static class NvmlResourceSnapshots
     }
 
     /// <summary>Why <c>single</c> cannot advertise this set, or null when it can.</summary>
-    private static NvmlMigRefusal? SingleRefusal(NvmlGpuSet set, int wholeCount)
+    public static NvmlMigRefusal? SingleRefusal(NvmlGpuSet set, int wholeCount)
     {
         var migCount = set.Gpus.Length - wholeCount;
         if (migCount == 0)

@@ -305,11 +305,12 @@ public sealed class NvmlSource : IDeviceSource
             // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
             // Replicas come from the policy: the labels are finished when the manager joins it in.
             var set = session!.Monitor.State.Set;
+            var strategy = resources[0].MigStrategy;
             var labelled = snapshots[first];
             snapshots[first] = new PublishedResource(labelled.ResourceName, labelled.Devices, labelled.Topology,
                 labelled.SharedDeviceNodes, labelled.ConfiguredName)
             {
-                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas),
+                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas, strategy),
             };
         }
 
