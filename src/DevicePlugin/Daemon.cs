@@ -50,13 +50,15 @@ public sealed class Daemon : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _sourceFactory = sources ?? DeviceSources.Create;
         Config = config;
-        ResourceManager? manager = null;
+        // The metrics read what is served from the view the manager writes, so they exist before the manager that
+        // reports to them.
+        var view = new ServingView();
         _metrics = new PluginMetrics(
-            () => manager?.State.Resources.Values ?? [],
-            () => manager?.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)) ?? []);
+            () => view.State.Resources.Values,
+            () => view.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)));
         _instanceLock = new KubeletDirectoryLock(options.KubeletDirectory);
-        manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time) { DirectoryLock = _instanceLock });
-        _manager = manager;
+        _manager = new ResourceManager(
+            new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time) { DirectoryLock = _instanceLock }, view);
         _loops = new LoopHealth(_metrics.Registry);
         _manager.UseLoopHealth(_loops);
         _status = new SourceStatus(_manager, _metrics);
@@ -233,7 +235,7 @@ public sealed class Daemon : IAsyncDisposable
                     var failFast = _options.FailOnInitError && !config.IsDefault;
                     try
                     {
-                        source = _sourceFactory(kind, _status, _options, failFast, _loggers, _time);
+                        source = _sourceFactory(kind, new SourceContext(_status, _options, failFast, _loggers, _time, _metrics));
                     }
                     catch (SourceInitException e)
                     {

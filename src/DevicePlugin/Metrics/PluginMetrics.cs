@@ -17,17 +17,17 @@ public readonly record struct ServerStatus(string Resource, bool Registered, int
 /// every label set known in advance (each resource's <c>ok</c> results, each device's fault kinds). Labels hold only
 /// bounded values: resource names, device IDs, fixed words, and the pods on this node. Gauges about devices and pods
 /// are read from the current inventory at scrape time, so series of devices or pods that are gone disappear.
-/// Instruments that sources create with System.Diagnostics.Metrics on a meter named <see cref="MeterName"/> are
-/// exported too, through <see cref="MeterBridge"/>.
+/// Sources export gauges of their own through it (<see cref="ISourceMetrics"/>), into this registry only.
 /// </summary>
-public sealed class PluginMetrics : IDisposable
+public sealed class PluginMetrics : ISourceMetrics, IDisposable
 {
-    public const string MeterName = "device_plugin";
+    /// <summary>The prefix of every family.</summary>
+    public const string Prefix = "device_plugin_";
 
     /// <summary>Allocate and GetPreferredAllocation answer from memory: 10 µs to about 2.6 s.</summary>
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.00001, 4, 10);
 
-    private readonly IDisposable _adapter;
+    private readonly MetricFactory _factory;
     private readonly Func<IEnumerable<ResourceSnapshot>> _resources;
     private readonly Lock _scrape = new();
     private readonly Counter _registrations;
@@ -54,7 +54,7 @@ public sealed class PluginMetrics : IDisposable
         _resources = resources;
         Registry = Prometheus.Metrics.NewCustomRegistry();
         DotNetStats.Register(Registry);
-        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        var factory = _factory = Prometheus.Metrics.WithCustomRegistry(Registry);
 
         var devices = factory.CreateGauge("device_plugin_devices", "Physical devices per resource and health.", "resource", "health");
         var advertised = factory.CreateGauge("device_plugin_advertised_ids", "IDs advertised to the kubelet per resource (replicas included).", "resource");
@@ -138,8 +138,50 @@ public sealed class PluginMetrics : IDisposable
                 ExportAllocations(snapshots);
             }
         });
+    }
 
-        _adapter = new MeterBridge(Registry);
+    public void Gauge(string name, string help, Func<double> read)
+    {
+        var gauge = _factory.CreateGauge(Prefix + name, help);
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            try
+            {
+                gauge.Set(read());
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+            {
+                // A source being stopped: keep the last value rather than fail the scrape.
+            }
+        });
+    }
+
+    public void Gauge(string name, string help, string[] labelNames, Func<IEnumerable<(string[] Labels, double Value)>> read)
+    {
+        var gauge = _factory.CreateGauge(Prefix + name, help, labelNames);
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            (string[] Labels, double Value)[] series;
+            try
+            {
+                series = [.. read()];
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            // Exactly the series read now: ones no longer reported go.
+            foreach (var labels in gauge.GetAllLabelValues().ToArray())
+            {
+                gauge.RemoveLabelled(labels);
+            }
+
+            foreach (var (labels, value) in series)
+            {
+                gauge.WithLabels(labels).Set(value);
+            }
+        });
     }
 
     /// <summary>The Prometheus registry served on /metrics.</summary>
@@ -304,5 +346,7 @@ public sealed class PluginMetrics : IDisposable
         }
     }
 
-    public void Dispose() => _adapter.Dispose();
+    public void Dispose()
+    {
+    }
 }

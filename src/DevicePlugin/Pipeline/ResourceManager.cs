@@ -41,35 +41,21 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     /// <summary>The name conflicts logged already (loop only), so each is logged once while it lasts.</summary>
     private ImmutableArray<string> _reportedConflicts = [];
 
-    public ResourceManager(ResourceServerContext context)
+    public ResourceManager(ResourceServerContext context, ServingView? view = null)
     {
         _context = context;
+        View = view ?? new ServingView();
         _logger = context.Loggers.CreateLogger<ResourceManager>();
     }
 
+    /// <summary>What is served now, also readable without the manager.</summary>
+    public ServingView View { get; }
+
     /// <summary>The merged inventory as last published by the sources.</summary>
-    public InventoryState State
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _state;
-            }
-        }
-    }
+    public InventoryState State => View.State;
 
     /// <summary>The running servers (a copy).</summary>
-    public IReadOnlyList<ResourceServer> Servers
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _servers.Values.ToArray();
-            }
-        }
-    }
+    public IReadOnlyList<ResourceServer> Servers => View.Servers;
 
     /// <summary>True when every advertised resource is registered with the kubelet.</summary>
     public bool AllRegistered
@@ -120,6 +106,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
 
             _bySource = resources.IsDefaultOrEmpty ? _bySource.Remove(source) : _bySource.SetItem(source, resources);
             _state = _state.With(source, JoinLocked(source, resources));
+            View.State = _state;
             _published++;
         }
 
@@ -143,6 +130,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             }
 
             _state = state;
+            View.State = _state;
             _published++;
         }
 
@@ -287,6 +275,8 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             {
                 _servers.Remove(server.ResourceName);
             }
+
+            View.SetServers(_servers.Values);
         }
 
         foreach (var server in removed)
@@ -311,6 +301,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
                 lock (_lock)
                 {
                     _servers[name] = server;
+                    View.SetServers(_servers.Values);
                 }
 
                 added.Add(server);
@@ -363,6 +354,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         {
             servers = [.. _servers.Values];
             _servers.Clear();
+            View.SetServers([]);
             observers = [.. _observers];
         }
 

@@ -37,7 +37,8 @@ public sealed class NvmlSource : IDeviceSource
     private bool _disposed;
     private readonly WarningThrottle _retryWarnings;
 
-    public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="metrics">The daemon's metrics, where the source's own gauges go; none when null.</param>
+    public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers, ISourceMetrics? metrics = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetryInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HealthPollInterval, TimeSpan.Zero);
@@ -48,7 +49,8 @@ public sealed class NvmlSource : IDeviceSource
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
         _retryWarnings = new WarningThrottle(options.RetryWarningInterval);
-        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)));
+        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)),
+            metrics ?? ISourceMetrics.None);
     }
 
     public SourceKind Kind => SourceKind.Nvml;
@@ -127,7 +129,6 @@ public sealed class NvmlSource : IDeviceSource
             _disposed = true;
             await StopRetryAsync();
             StopSession();
-            _metrics.Dispose();
         }
         finally
         {
