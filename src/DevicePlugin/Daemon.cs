@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the daemon's composition and lifecycle (what is built in which order, start, applying a
+// configuration, stop) read as one sequence; each step itself lives in its own area.
 using DevicePlugin.Cdi;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;

@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: every metric family is created in the one constructor, so each has its HELP and TYPE
+// from the first scrape and the list of families is in one place; the sources' gauges are in PluginMetrics.SourceGauges.cs.
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
@@ -19,7 +21,7 @@ public readonly record struct ServerStatus(string Resource, bool Registered, int
 /// are read from the current inventory at scrape time, so series of devices or pods that are gone disappear.
 /// Sources export gauges of their own through it (<see cref="ISourceMetrics"/>), into this registry only.
 /// </summary>
-public sealed class PluginMetrics : ISourceMetrics, IDisposable
+public sealed partial class PluginMetrics : ISourceMetrics, IDisposable
 {
     /// <summary>The prefix of every family.</summary>
     public const string Prefix = "device_plugin_";
@@ -136,50 +138,6 @@ public sealed class PluginMetrics : ISourceMetrics, IDisposable
                 RemoveGone(registered, seen);
                 RemoveGone(streams, seen);
                 ExportAllocations(snapshots);
-            }
-        });
-    }
-
-    public void Gauge(string name, string help, Func<double> read)
-    {
-        var gauge = _factory.CreateGauge(Prefix + name, help);
-        Registry.AddBeforeCollectCallback(() =>
-        {
-            try
-            {
-                gauge.Set(read());
-            }
-            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
-            {
-                // A source being stopped: keep the last value rather than fail the scrape.
-            }
-        });
-    }
-
-    public void Gauge(string name, string help, string[] labelNames, Func<IEnumerable<(string[] Labels, double Value)>> read)
-    {
-        var gauge = _factory.CreateGauge(Prefix + name, help, labelNames);
-        Registry.AddBeforeCollectCallback(() =>
-        {
-            (string[] Labels, double Value)[] series;
-            try
-            {
-                series = [.. read()];
-            }
-            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            // Exactly the series read now: ones no longer reported go.
-            foreach (var labels in gauge.GetAllLabelValues().ToArray())
-            {
-                gauge.RemoveLabelled(labels);
-            }
-
-            foreach (var (labels, value) in series)
-            {
-                gauge.WithLabels(labels).Set(value);
             }
         });
     }

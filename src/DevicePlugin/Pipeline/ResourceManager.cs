@@ -1,5 +1,5 @@
-// Over 300 lines on purpose: the manager's one loop (publish, diff, start/update/stop servers, observers, fault
-// attribution, applied-version waits) shares one lock and state; split, its ordering guarantees would span files.
+// Over 300 lines on purpose: the manager's one loop (publish, join with the policies, diff, start/update/stop servers,
+// observers, fault attribution, applied-version waits) shares one lock and state; split, its ordering guarantees would span files.
 using System.Collections.Immutable;
 using DevicePlugin.Api;
 using DevicePlugin.Hosting;
