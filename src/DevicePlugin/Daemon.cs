@@ -36,8 +36,9 @@ public sealed class Daemon : IAsyncDisposable
     private readonly ResourceManager _manager;
     private readonly CdiSpecObserver _cdi;
     private readonly LoopHealth _loops;
+    private readonly PluginWebHost _host;
+    private Uri? _metricsAddress;
     private readonly KubeletDirectoryLock _instanceLock;
-    private MetricsEndpoint? _endpoint;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
     private PodResourcesPoller? _podResources;
@@ -58,9 +59,10 @@ public sealed class Daemon : IAsyncDisposable
         _metrics = new PluginMetrics(
             () => view.State.Resources.Values,
             () => view.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)));
+        _host = new PluginWebHost(loggers);
         _instanceLock = new KubeletDirectoryLock(options.KubeletDirectory);
         _manager = new ResourceManager(
-            new ResourceServerContext(options.KubeletDirectory, loggers, _metrics, _time) { DirectoryLock = _instanceLock }, view);
+            new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock }, view);
         _loops = new LoopHealth(_metrics.Registry);
         _manager.UseLoopHealth(_loops);
         _status = new SourceStatus(_manager, _metrics);
@@ -78,7 +80,7 @@ public sealed class Daemon : IAsyncDisposable
     public ResourceManager Resources => _manager;
 
     /// <summary>Where /metrics, /healthz and /readyz are served, once started; null when turned off.</summary>
-    public Uri? MetricsAddress => _endpoint?.Address;
+    public Uri? MetricsAddress => _metricsAddress;
 
     public PluginMetrics Metrics => _metrics;
 
@@ -107,19 +109,15 @@ public sealed class Daemon : IAsyncDisposable
 
         if (_options.MetricsAddress.Length > 0 && MetricsEndpoint.TryParseAddress(_options.MetricsAddress, out var ip))
         {
-            var endpoint = new MetricsEndpoint(ip!, _metrics.Registry,
-                () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail);
             try
             {
-                await endpoint.StartAsync(cancellationToken);
-                _endpoint = endpoint;
-                DaemonLog.MetricsListening(_logger, endpoint.Address!);
+                _metricsAddress = MetricsEndpoint.AddressOf(_host.AddMetricsListener(ip!));
+                DaemonLog.MetricsListening(_logger, _metricsAddress);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
                 // Address in use, not on this host, or not ours to bind: fatal like a source that cannot start, unless
                 // told to serve what it can.
-                await endpoint.DisposeAsync();
                 var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {e.Message}";
                 DaemonLog.MetricsFailed(_logger, message);
                 if (_options.FailOnInitError)
@@ -128,6 +126,10 @@ public sealed class Daemon : IAsyncDisposable
                 }
             }
         }
+
+        // One server for every resource socket and the metrics listener; sockets are added to it as they open.
+        await _host.StartAsync(_manager.Context, new MetricsEndpoint(_metrics.Registry,
+            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail), cancellationToken);
 
         if (_options.PodResourcesSocket.Length > 0)
         {
@@ -317,10 +319,7 @@ public sealed class Daemon : IAsyncDisposable
 
         _sources.Clear();
         await _manager.StopAsync();
-        if (_endpoint is not null)
-        {
-            await _endpoint.DisposeAsync();
-        }
+        await _host.DisposeAsync();
 
         DaemonLog.Stopped(_logger);
     }

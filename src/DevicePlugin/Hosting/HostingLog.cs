@@ -9,4 +9,10 @@ internal static partial class HostingLog
 
     [LoggerMessage(9001, LogLevel.Debug, "background loop {Loop}: failure detail")]
     public static partial void PassFailedDetail(ILogger logger, string loop, Exception exception);
+
+    [LoggerMessage(9002, LogLevel.Warning, "{Socket}: cannot accept connections ({Error}: {Message}); retrying, waiting clients stay queued")]
+    public static partial void AcceptFailing(ILogger logger, string socket, string error, string message);
+
+    [LoggerMessage(9003, LogLevel.Information, "{Socket}: accepting connections again")]
+    public static partial void AcceptRecovered(ILogger logger, string socket);
 }

@@ -10,7 +10,7 @@ namespace DevicePlugin.Kubelet;
 /// logs each, so the service and the allocation code speak only in domain terms. Registered after the metrics
 /// interceptor, which therefore sees the final status.
 /// </summary>
-public sealed class AllocationErrorInterceptor(SnapshotFeed feed, ILogger<AllocationErrorInterceptor> logger) : Interceptor
+public sealed class AllocationErrorInterceptor(ILogger<AllocationErrorInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -21,10 +21,14 @@ public sealed class AllocationErrorInterceptor(SnapshotFeed feed, ILogger<Alloca
         }
         catch (AllocationException e)
         {
-            var resource = feed.Current.ResourceName;
+            var resource = ResourceBinding.Of(context)?.Feed.Current.ResourceName ?? "";
             if (context.Method == AllocationStatus.PreStartContainerMethod)
             {
                 KubeletLog.PreStartRefused(logger, resource, e.Message);
+            }
+            else if (context.Method == AllocationStatus.GetPreferredAllocationMethod)
+            {
+                KubeletLog.PreferredAllocationRefused(logger, resource, e.Message);
             }
             else
             {

@@ -1,11 +1,13 @@
+using DevicePlugin.Hosting;
 using DevicePlugin.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Kubelet;
 
-/// <summary>What every resource server shares: where the kubelet lives, logging, metrics and the clock.</summary>
+/// <summary>What every resource server shares: where the kubelet lives, the one web server, logging, metrics and the clock.</summary>
 public sealed record ResourceServerContext(
     string KubeletDirectory,
+    PluginWebHost Host,
     ILoggerFactory Loggers,
     PluginMetrics Metrics,
     TimeProvider Time)

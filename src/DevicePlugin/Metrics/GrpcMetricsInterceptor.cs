@@ -6,11 +6,11 @@ using Grpc.Core.Interceptors;
 namespace DevicePlugin.Metrics;
 
 /// <summary>
-/// Counts and times the allocation calls of one resource server: <c>device_plugin_allocate_requests_total</c> /
+/// Counts and times the allocation calls of every resource socket: <c>device_plugin_allocate_requests_total</c> /
 /// <c>_duration_seconds</c> and the <c>preferred_allocation</c> pair, with the result <c>ok</c> or the gRPC status
 /// code the call ended with. Registered before <see cref="AllocationErrorInterceptor"/>, so refusals reach it as statuses.
 /// </summary>
-public sealed class GrpcMetricsInterceptor(SnapshotFeed feed, ResourceServerContext server) : Interceptor
+public sealed class GrpcMetricsInterceptor(ResourceServerContext server) : Interceptor
 {
     private const string Allocate = "/v1beta1.DevicePlugin/Allocate";
     private const string Preferred = "/v1beta1.DevicePlugin/GetPreferredAllocation";
@@ -43,7 +43,7 @@ public sealed class GrpcMetricsInterceptor(SnapshotFeed feed, ResourceServerCont
         finally
         {
             var elapsed = Stopwatch.GetElapsedTime(started);
-            var resource = feed.Current.ResourceName;
+            var resource = ResourceBinding.Of(context)?.Feed.Current.ResourceName ?? "";
             if (method == Allocate)
             {
                 server.Metrics.Allocation(resource, result, elapsed);

@@ -1,33 +1,16 @@
 using System.Net;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using DevicePlugin.Hosting;
 
 namespace DevicePlugin.Metrics;
 
 /// <summary>
 /// The HTTP endpoint for monitoring: <c>GET /metrics</c> (Prometheus text format, from prometheus-net, which also
 /// exports every System.Diagnostics.Metrics meter), <c>GET /healthz</c> (200 while the process runs) and
-/// <c>GET /readyz</c> (200 once every advertised resource is registered with the kubelet, else 503).
+/// <c>GET /readyz</c> (200 once every advertised resource is registered with the kubelet, else 503). Served by the
+/// daemon's one server (<see cref="PluginWebHost"/>), on the connections of the metrics listener only.
 /// </summary>
-public sealed class MetricsEndpoint : IAsyncDisposable
+public sealed class MetricsEndpoint(Prometheus.CollectorRegistry registry, Func<bool> ready, Func<string> readinessDetail)
 {
-    private readonly IPEndPoint _endpoint;
-    private readonly Func<bool> _ready;
-    private readonly Func<string> _readiness;
-    private readonly Prometheus.CollectorRegistry _registry;
-    private WebApplication? _app;
-
-    public MetricsEndpoint(IPEndPoint endpoint, Prometheus.CollectorRegistry registry, Func<bool> ready, Func<string> readinessDetail)
-    {
-        _registry = registry;
-        _endpoint = endpoint;
-        _ready = ready;
-        _readiness = readinessDetail;
-    }
-
-    /// <summary>The bound address (with the real port when 0 was asked for); null before start.</summary>
-    public Uri? Address { get; private set; }
-
     public static bool TryParseAddress(string text, out IPEndPoint? endpoint)
     {
         endpoint = null;
@@ -56,47 +39,34 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         return true;
     }
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>The URL to print for a bound listener (a wildcard address is shown as the loopback one).</summary>
+    public static Uri AddressOf(IPEndPoint bound)
     {
-        // The empty builder reads no appsettings*.json, ASPNETCORE_*/DOTNET_* variables or command line: nothing from
-        // outside the daemon's own flags can add a listener (Kestrel__Endpoints, ASPNETCORE_URLS) or change logging,
-        // and nothing watches the working directory (/ in a container, where /sys and /dev are mounted).
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore();
-        builder.Services.AddRoutingCore();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(_endpoint));
-        var app = builder.Build();
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", () => _ready()
-            ? Results.Text("ready\n")
-            : Results.Text(_readiness() + "\n", statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapGet("/metrics", async (HttpContext context) =>
+        var address = bound.Address.Equals(IPAddress.Any) || bound.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : bound.Address;
+        return new Uri($"http://{new IPEndPoint(address, bound.Port)}");
+    }
+
+    /// <summary>Maps the three routes; a request that did not come through the metrics listener gets 404.</summary>
+    public void Map(IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/healthz", (HttpContext context) => Monitoring(context) ? Results.Text("ok\n") : Results.NotFound());
+        routes.MapGet("/readyz", (HttpContext context) => !Monitoring(context)
+            ? Results.NotFound()
+            : ready()
+                ? Results.Text("ready\n")
+                : Results.Text(readinessDetail() + "\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        routes.MapGet("/metrics", async (HttpContext context) =>
         {
+            if (!Monitoring(context))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await _registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+            await registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
         });
-        try
-        {
-            await app.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
-        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
-        Address = bound is null ? null : new Uri(bound.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
-        _app = app;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is { } app)
-        {
-            _app = null;
-            await app.StopAsync();
-            await app.DisposeAsync();
-        }
-    }
+    private static bool Monitoring(HttpContext context) => context.Features.Get<MonitoringConnection>() is not null;
 }

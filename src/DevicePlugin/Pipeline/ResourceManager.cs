@@ -51,6 +51,9 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     /// <summary>What is served now, also readable without the manager.</summary>
     public ServingView View { get; }
 
+    /// <summary>What every resource server shares.</summary>
+    public ResourceServerContext Context => _context;
+
     /// <summary>The merged inventory as last published by the sources.</summary>
     public InventoryState State => View.State;
 

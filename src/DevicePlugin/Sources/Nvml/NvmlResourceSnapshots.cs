@@ -90,11 +90,12 @@ internal static class NvmlResourceSnapshots
             // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
             // Replicas come from the policy: the labels are finished when the manager joins it in.
             var set = session!.Monitor.State.Set;
+            var strategy = resources[0].MigStrategy;
             var labelled = snapshots[first];
             snapshots[first] = new PublishedResource(labelled.ResourceName, labelled.Devices, labelled.Topology,
                 labelled.SharedDeviceNodes, labelled.ConfiguredName)
             {
-                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas),
+                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas, strategy),
             };
         }
 
@@ -115,7 +116,7 @@ internal static class NvmlResourceSnapshots
     }
 
     /// <summary>Why <c>single</c> cannot advertise this set, or null when it can.</summary>
-    private static NvmlMigRefusal? SingleRefusal(NvmlGpuSet set, int wholeCount)
+    public static NvmlMigRefusal? SingleRefusal(NvmlGpuSet set, int wholeCount)
     {
         var migCount = set.Gpus.Length - wholeCount;
         if (migCount == 0)
