@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
+using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
 
@@ -50,6 +51,68 @@ internal static class NvmlResourceSnapshots
             default:
                 return [Whole()];
         }
+    }
+
+    /// <summary>
+    /// Every published resource of the configured resources (by their <c>migStrategy</c>), logging a <c>single</c>
+    /// resource that starts or stops refusing (against <paramref name="before"/>); empty while NVML is not running.
+    /// </summary>
+    public static ImmutableArray<PublishedResource> BuildAll(NvmlSession? session, ImmutableArray<ResourceRequest> resources,
+        ImmutableDictionary<string, NvmlMigRefusal> before, ILogger logger, out ImmutableDictionary<string, NvmlMigRefusal> refusals)
+    {
+        refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
+        var snapshots = ImmutableArray.CreateBuilder<PublishedResource>();
+        if (session is not null && !resources.IsDefaultOrEmpty)
+        {
+            var state = session.Monitor.State;
+            foreach (var resource in resources)
+            {
+                snapshots.AddRange(Build(state, resource, out var refusal));
+                var refusedBefore = before.GetValueOrDefault(resource.Name);
+                if (refusal is not null)
+                {
+                    refusals = refusals.SetItem(resource.Name, refusal);
+                    if (refusedBefore?.Message != refusal.Message)
+                    {
+                        NvmlLog.MigSingleRefused(logger, resource.Name, refusal.Message);
+                    }
+                }
+                else if (refusedBefore is not null)
+                {
+                    NvmlLog.MigSingleAccepted(logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
+                }
+            }
+        }
+
+        var first = session is null || resources.IsDefaultOrEmpty ? -1 : IndexOf(snapshots, resources[0].Name);
+        if (first >= 0)
+        {
+            // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
+            // Replicas come from the policy: the labels are finished when the manager joins it in.
+            var set = session!.Monitor.State.Set;
+            var strategy = resources[0].MigStrategy;
+            var labelled = snapshots[first];
+            snapshots[first] = new PublishedResource(labelled.ResourceName, labelled.Devices, labelled.Topology,
+                labelled.SharedDeviceNodes, labelled.ConfiguredName)
+            {
+                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas, strategy),
+            };
+        }
+
+        return snapshots.ToImmutable();
+    }
+
+    private static int IndexOf(ImmutableArray<PublishedResource>.Builder snapshots, string name)
+    {
+        for (var i = 0; i < snapshots.Count; i++)
+        {
+            if (snapshots[i].ResourceName == name)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>Why <c>single</c> cannot advertise this set, or null when it can.</summary>
