@@ -58,4 +58,7 @@ internal static partial class KubeletLog
 
     [LoggerMessage(19, LogLevel.Information, "{Resource}: GetPreferredAllocation refused: {Message}")]
     public static partial void PreferredAllocationRefused(ILogger logger, string resource, string message);
+
+    [LoggerMessage(20, LogLevel.Warning, "{Method} refused: {Problem}")]
+    public static partial void MalformedRequest(ILogger logger, string method, string problem);
 }

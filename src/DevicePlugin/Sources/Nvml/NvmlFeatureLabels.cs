@@ -80,7 +80,7 @@ internal static class NvmlFeatureLabels
     /// <summary>
     /// Under <c>single</c> the MIG devices' labels replace the <c>gpu.*</c> ones once a GPU is in MIG mode (the
     /// <c>-MIG-INVALID</c> set with count, replicas and memory 0 when single cannot advertise them: the reasons of
-    /// <see cref="NvmlResourceSnapshots.SingleRefusal"/>); under <c>mixed</c> each profile gets <c>mig-&lt;profile&gt;.*</c>.
+    /// <see cref="NvmlPublishedResources.SingleRefusal"/>); under <c>mixed</c> each profile gets <c>mig-&lt;profile&gt;.*</c>.
     /// </summary>
     private static void AddMigLabels(NvmlGpuSet set, int replicas, MigStrategy strategy, int whole, Action<string, string> add, Action<string, ulong> addNumber)
     {
@@ -116,7 +116,7 @@ internal static class NvmlFeatureLabels
                 return;
             }
 
-            if (NvmlResourceSnapshots.SingleRefusal(set, whole) is not null)
+            if (NvmlPublishedResources.SingleRefusal(set, whole) is not null)
             {
                 add("gpu.product", $"{Product(set.Gpus.First(g => g.MigEnabled).Name)}-MIG-INVALID");
                 addNumber("gpu.count", 0);

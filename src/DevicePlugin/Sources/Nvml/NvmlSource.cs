@@ -136,7 +136,7 @@ public sealed class NvmlSource : IDeviceSource
         }
     }
 
-    /// <summary>Starts NVML and publishes the first snapshots. Caller holds <see cref="_apply"/>.</summary>
+    /// <summary>Starts NVML and publishes the first devices. Caller holds <see cref="_apply"/>.</summary>
     private void StartSession(HealthConfig health)
     {
         NvmlSession? session = null;
@@ -245,7 +245,7 @@ public sealed class NvmlSource : IDeviceSource
         }
     }
 
-    /// <summary>Builds and publishes the complete set of this source's snapshots (empty while NVML is not running).</summary>
+    /// <summary>Builds and publishes the complete set of this source's resources (empty while NVML is not running).</summary>
     private void PublishCurrent()
     {
         lock (_publish)
@@ -272,7 +272,7 @@ public sealed class NvmlSource : IDeviceSource
     /// <summary>The published resources now, remembering which <c>single</c> resources refuse. Caller holds <see cref="_publish"/>.</summary>
     private ImmutableArray<PublishedResource> BuildResources()
     {
-        var built = NvmlResourceSnapshots.BuildAll(_session, _resources, _refusals, _logger, out var refusals);
+        var built = NvmlPublishedResources.BuildAll(_session, _resources, _refusals, _logger, out var refusals);
         _refusals = refusals;
         return built;
     }

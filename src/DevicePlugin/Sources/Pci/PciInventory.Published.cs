@@ -13,8 +13,8 @@ namespace DevicePlugin.Sources.Pci;
 /// </summary>
 internal sealed partial class PciInventory
 {
-    /// <summary>Builds the snapshots from what is known, without reading sysfs; true when they changed.</summary>
-    public bool RebuildSnapshots()
+    /// <summary>Builds the published resources from what is known, without reading sysfs; true when they changed.</summary>
+    public bool RebuildPublished()
     {
         var byResource = new List<TrackedPciDevice>[_resources.Length];
         for (var i = 0; i < byResource.Length; i++)

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Sources.Pci;
 
 /// <summary>
-/// The <c>pci</c> source's state: which PCI functions belong to which resource, their health, and the snapshots
+/// The <c>pci</c> source's state: which PCI functions belong to which resource, their health, and the devices
 /// built from them. Synchronous and single-threaded (the caller serialises calls): <see cref="Rescan"/> reads the
 /// whole bus; <see cref="Poll"/> does a few small reads per known device and rescans only when the bus listing
 /// changed or <see cref="PciSourceOptions.RescanInterval"/> has passed.
@@ -35,7 +35,7 @@ internal sealed partial class PciInventory
 
     private readonly Action<DeviceFault> _faults;
 
-    /// <param name="faults">Receives each fault detected (for the metrics); called before the snapshot that shows it is built.</param>
+    /// <param name="faults">Receives each fault detected (for the metrics); called before the devices that show it are built.</param>
     public PciInventory(PciSourceOptions options, TimeProvider time, ILogger logger, Action<DeviceFault>? faults = null)
     {
         _faults = faults ?? (static _ => { });
@@ -77,18 +77,18 @@ internal sealed partial class PciInventory
     }
 
     /// <summary>
-    /// Reads every PCI function, matches new ones, re-reads known ones, checks health and rebuilds the snapshots.
+    /// Reads every PCI function, matches new ones, re-reads known ones, checks health and rebuilds what is published.
     /// Throws IOException or UnauthorizedAccessException when <c>bus/pci/devices</c> cannot be listed.
-    /// Returns true when the snapshots changed.
+    /// Returns true when what is published changed.
     /// </summary>
     public bool Rescan()
     {
         RescanDevices();
         CheckAllHealth();
-        return RebuildSnapshots();
+        return RebuildPublished();
     }
 
-    /// <summary>One health poll; true when the snapshots changed.</summary>
+    /// <summary>One health poll; true when what is published changed.</summary>
     public bool Poll()
     {
         if (_resources.IsEmpty)
@@ -118,7 +118,7 @@ internal sealed partial class PciInventory
         }
 
         CheckAllHealth();
-        return RebuildSnapshots();
+        return RebuildPublished();
     }
 
     private void RescanDevices()

@@ -6,16 +6,16 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// Turns the health monitor's state into the snapshots of one configured <c>nvml</c> resource, by its
+/// Turns the health monitor's state into the published resources of one configured <c>nvml</c> resource, by its
 /// <c>migStrategy</c>: <c>none</c> advertises the GPUs that are not in MIG mode; <c>single</c> advertises every MIG
 /// device under the resource's name when every GPU is in MIG mode with one profile, the whole GPUs when none is, and
 /// otherwise nothing (with the reason); <c>mixed</c> advertises the whole GPUs under the name and one derived resource
 /// per MIG profile, <c>&lt;domain&gt;/mig-&lt;profile&gt;</c>. Devices only: replicas, naming and the other options are
 /// the policy the manager joins in.
 /// </summary>
-internal static class NvmlResourceSnapshots
+internal static class NvmlPublishedResources
 {
-    /// <summary>The snapshots; <paramref name="refusal"/> says why a <c>single</c> resource advertises nothing.</summary>
+    /// <summary>The published resources; <paramref name="refusal"/> says why a <c>single</c> resource advertises nothing.</summary>
     public static IEnumerable<PublishedResource> Build(NvmlHealthState state, ResourceRequest resource, out NvmlMigRefusal? refusal)
     {
         refusal = null;
