@@ -111,8 +111,9 @@ public sealed class Daemon : IAsyncDisposable
         {
             try
             {
-                _metricsAddress = MetricsEndpoint.AddressOf(_host.AddMetricsListener(ip!));
-                DaemonLog.MetricsListening(_logger, _metricsAddress);
+                var bound = _host.AddMetricsListener(ip!);
+                _metricsAddress = MetricsEndpoint.AddressOf(bound);
+                DaemonLog.MetricsListening(_logger, MetricsEndpoint.Describe(bound));
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {

@@ -160,7 +160,7 @@ public static class ConfigLoader
             var nvml = resources.Where(r => r.Source == SourceKind.Nvml).ToArray();
             if (nvml.Length > 1)
             {
-                throw new ConfigException(file, nvml[1].Line, "source",
+                throw new ConfigException(file, nvml[1].Line, $"resources[{resources.IndexOf(nvml[1])}].source",
                     $"only one nvml resource is supported (\"{ClientText.Quote(nvml[0].Name)}\" and \"{ClientText.Quote(nvml[1].Name)}\" would advertise the same GPUs twice)");
             }
         }
