@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the daemon's composition and lifecycle (what is built in which order, start, applying a
+// configuration, stop) read as one sequence; each step itself lives in its own area.
 using DevicePlugin.Cdi;
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
@@ -57,14 +59,16 @@ public sealed class Daemon : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _sourceFactory = sources ?? DeviceSources.Create;
         Config = config;
-        ResourceManager? manager = null;
+        // The metrics read what is served from the view the manager writes, so they exist before the manager that
+        // reports to them.
+        var view = new ServingView();
         _metrics = new PluginMetrics(
-            () => manager?.State.Resources.Values ?? [],
-            () => manager?.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)) ?? []);
+            () => view.State.Resources.Values,
+            () => view.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)));
         _host = new PluginWebHost(loggers);
         _instanceLock = new KubeletDirectoryLock(options.KubeletDirectory);
-        manager = new ResourceManager(new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock });
-        _manager = manager;
+        _manager = new ResourceManager(
+            new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock }, view);
         _loops = new LoopHealth(_metrics.Registry);
         _trimmer = new MemoryTrimmer(loggers.CreateLogger<MemoryTrimmer>(), _loops);
         _manager.UseLoopHealth(_loops);
@@ -114,8 +118,9 @@ public sealed class Daemon : IAsyncDisposable
         {
             try
             {
-                _metricsAddress = MetricsEndpoint.AddressOf(_host.AddMetricsListener(ip!));
-                DaemonLog.MetricsListening(_logger, _metricsAddress);
+                var bound = _host.AddMetricsListener(ip!);
+                _metricsAddress = MetricsEndpoint.AddressOf(bound);
+                DaemonLog.MetricsListening(_logger, MetricsEndpoint.Describe(bound));
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
@@ -285,7 +290,7 @@ public sealed class Daemon : IAsyncDisposable
                     var failFast = _options.FailOnInitError && !config.IsDefault;
                     try
                     {
-                        source = _sourceFactory(kind, _status, _options, failFast, _loggers, _time);
+                        source = _sourceFactory(kind, new SourceContext(_status, _options, failFast, _loggers, _time, _metrics));
                     }
                     catch (SourceInitException e)
                     {

@@ -17,7 +17,7 @@ internal static partial class DaemonLog
     public static partial void ConfigRejected(ILogger logger, string message);
 
     [LoggerMessage(204, LogLevel.Information, "metrics, /healthz and /readyz on {Address}")]
-    public static partial void MetricsListening(ILogger logger, Uri address);
+    public static partial void MetricsListening(ILogger logger, string address);
 
     [LoggerMessage(205, LogLevel.Information, "shutting down")]
     public static partial void Stopping(ILogger logger);

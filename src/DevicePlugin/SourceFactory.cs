@@ -9,8 +9,15 @@ using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin;
 
-/// <summary>Creates the source for a kind the configuration uses, with the daemon's options.</summary>
-public delegate IDeviceSource SourceFactory(SourceKind kind, IInventorySink sink, DaemonOptions options, bool failOnInitError, ILoggerFactory loggers, TimeProvider time);
+/// <summary>Creates the source for a kind the configuration uses, with what its daemon gives it.</summary>
+public delegate IDeviceSource SourceFactory(SourceKind kind, SourceContext context);
+
+/// <summary>
+/// What a daemon gives each source it creates: where to publish, its options, whether a start failure is fatal, its
+/// loggers and clock, and its own metrics (never a process-wide meter).
+/// </summary>
+public sealed record SourceContext(
+    IInventorySink Sink, DaemonOptions Options, bool FailOnInitError, ILoggerFactory Loggers, TimeProvider Time, ISourceMetrics Metrics);
 
 /// <summary>
 /// Where sources are registered: the factory for each <see cref="SourceKind"/> and the configuration used without
@@ -33,23 +40,23 @@ public static class DeviceSources
         ],
     };
 
-    public static IDeviceSource Create(SourceKind kind, IInventorySink sink, DaemonOptions options, bool failOnInitError, ILoggerFactory loggers, TimeProvider time) => kind switch
+    public static IDeviceSource Create(SourceKind kind, SourceContext context) => kind switch
     {
-        SourceKind.Simulated => new SimulatedSource(sink),
+        SourceKind.Simulated => new SimulatedSource(context.Sink),
         SourceKind.Nvml => new NvmlSource(
             new NvmlSourceOptions
             {
-                LibraryPath = options.NvmlLibrary,
-                DriverRoot = options.DriverRoot,
-                SysfsRoot = options.SysfsRoot,
-                DevRoot = options.DevRoot,
-                ProcRoot = options.ProcRoot,
-                FailOnInitError = failOnInitError,
+                LibraryPath = context.Options.NvmlLibrary,
+                DriverRoot = context.Options.DriverRoot,
+                SysfsRoot = context.Options.SysfsRoot,
+                DevRoot = context.Options.DevRoot,
+                ProcRoot = context.Options.ProcRoot,
+                FailOnInitError = context.FailOnInitError,
             },
-            sink, time, loggers),
+            context.Sink, context.Time, context.Loggers, context.Metrics),
         SourceKind.Pci => new PciSource(
-            new PciSourceOptions { SysfsRoot = options.SysfsRoot, DevRoot = options.DevRoot },
-            sink, time, loggers),
+            new PciSourceOptions { SysfsRoot = context.Options.SysfsRoot, DevRoot = context.Options.DevRoot },
+            context.Sink, context.Time, context.Loggers),
         _ => throw new SourceInitException($"the {kind.ToConfigName()} source is not available in this build"),
     };
 }

@@ -6,6 +6,9 @@ public enum AllocationErrorKind
     /// <summary>The request names no device (or no container).</summary>
     EmptyRequest,
 
+    /// <summary>An ID longer than any device ID can be (<see cref="Inventory.ClientText.MaxDeviceIdLength"/>): refused before any lookup.</summary>
+    InvalidDeviceId,
+
     /// <summary>An ID the resource does not advertise.</summary>
     UnknownDevice,
 

@@ -11,6 +11,12 @@ public static class DeviceUsability
     /// <summary>Null when <paramref name="id"/> is usable (and <paramref name="advertised"/> set), else the refusal.</summary>
     public static AllocationException? Check(ResourceSnapshot snapshot, string id, out AdvertisedDevice advertised)
     {
+        if (CheckLength(id) is { } invalid)
+        {
+            advertised = default;
+            return invalid;
+        }
+
         if (!snapshot.TryGet(id, out advertised))
         {
             return new AllocationException(AllocationErrorKind.UnknownDevice,
@@ -24,4 +30,24 @@ public static class DeviceUsability
                 $"device {id} of resource {snapshot.ResourceName} is unhealthy"
                 + (device.UnhealthyReason is { } r ? $": {r}" : ""));
     }
+
+    /// <summary>
+    /// Refuses, before any other work, every request naming an ID longer than a device ID can be; the refusal quotes
+    /// only the ID's first characters.
+    /// </summary>
+    public static void CheckLengths(IEnumerable<string> ids)
+    {
+        foreach (var id in ids)
+        {
+            if (CheckLength(id) is { } invalid)
+            {
+                throw invalid;
+            }
+        }
+    }
+
+    private static AllocationException? CheckLength(string id) => id.Length <= ClientText.MaxDeviceIdLength
+        ? null
+        : new AllocationException(AllocationErrorKind.InvalidDeviceId,
+            $"device ID {ClientText.Quote(id)} is {id.Length} characters long; a device ID has at most {ClientText.MaxDeviceIdLength}");
 }

@@ -149,7 +149,7 @@ public static class ConfigLoader
                 if (names.TryGetValue(resource.Name, out var firstLine))
                 {
                     throw new ConfigException(file, resource.Line, $"resources[{index}].name",
-                        $"duplicate resource name \"{resource.Name}\" (first at line {firstLine})");
+                        $"duplicate resource name \"{ClientText.Quote(resource.Name)}\" (first at line {firstLine})");
                 }
 
                 names[resource.Name] = resource.Line;
@@ -160,8 +160,8 @@ public static class ConfigLoader
             var nvml = resources.Where(r => r.Source == SourceKind.Nvml).ToArray();
             if (nvml.Length > 1)
             {
-                throw new ConfigException(file, nvml[1].Line, "source",
-                    $"only one nvml resource is supported (\"{nvml[0].Name}\" and \"{nvml[1].Name}\" would advertise the same GPUs twice)");
+                throw new ConfigException(file, nvml[1].Line, $"resources[{resources.IndexOf(nvml[1])}].source",
+                    $"only one nvml resource is supported (\"{ClientText.Quote(nvml[0].Name)}\" and \"{ClientText.Quote(nvml[1].Name)}\" would advertise the same GPUs twice)");
             }
         }
 
@@ -208,7 +208,7 @@ public static class ConfigLoader
         {
             "true" or "True" or "TRUE" => true,
             "false" or "False" or "FALSE" => false,
-            var v => throw Error(node, key, $"must be true or false, not \"{v}\""),
+            var v => throw Error(node, key, $"must be true or false, not \"{ClientText.Quote(v)}\""),
         };
 
         public long Integer(YamlNode node, string key, long min, long max)
@@ -216,7 +216,7 @@ public static class ConfigLoader
             var text = String(node, key);
             if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
             {
-                throw Error(node, key, $"must be a whole number, not \"{text}\"");
+                throw Error(node, key, $"must be a whole number, not \"{ClientText.Quote(text)}\"");
             }
 
             if (v < min || v > max)
@@ -233,7 +233,7 @@ public static class ConfigLoader
             var digits = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? text[2..] : text;
             if (digits.Length is 0 or > 4 || !ushort.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var v))
             {
-                throw Error(node, key, $"must be a 16-bit hexadecimal id such as \"0x10de\", not \"{text}\"");
+                throw Error(node, key, $"must be a 16-bit hexadecimal id such as \"0x10de\", not \"{ClientText.Quote(text)}\"");
             }
 
             return v;
@@ -254,7 +254,7 @@ public static class ConfigLoader
             var sourceText = String(sourceNode, prefix + ".source");
             if (!SourceKindNames.TryParse(sourceText, out var source))
             {
-                throw Error(sourceNode, prefix + ".source", $"unknown source \"{sourceText}\" (expected nvml, pci or simulated)");
+                throw Error(sourceNode, prefix + ".source", $"unknown source \"{ClientText.Quote(sourceText)}\" (expected nvml, pci or simulated)");
             }
 
             var replicas = Get(map, "replicas") is { } r ? (int)Integer(r, prefix + ".replicas", 1, 1024) : 1;
@@ -268,7 +268,7 @@ public static class ConfigLoader
                     "env" => DeviceNaming.Env,
                     "cdi" => DeviceNaming.Cdi,
                     "both" => DeviceNaming.Both,
-                    var other => throw Error(n, prefix + ".naming", $"must be env, cdi or both, not \"{other}\""),
+                    var other => throw Error(n, prefix + ".naming", $"must be env, cdi or both, not \"{ClientText.Quote(other)}\""),
                 };
             }
 
@@ -285,7 +285,7 @@ public static class ConfigLoader
                     "none" => MigStrategy.None,
                     "single" => MigStrategy.Single,
                     "mixed" => MigStrategy.Mixed,
-                    var other => throw Error(ms, prefix + ".migStrategy", $"must be none, single or mixed, not \"{other}\""),
+                    var other => throw Error(ms, prefix + ".migStrategy", $"must be none, single or mixed, not \"{ClientText.Quote(other)}\""),
                 };
             }
 
@@ -321,7 +321,7 @@ public static class ConfigLoader
                     var device = SimulatedDevice(e, $"{prefix}.devices[{i}]", replicas);
                     if (!seen.Add(device.Id))
                     {
-                        throw Error(e, $"{prefix}.devices[{i}].id", $"duplicate device id \"{device.Id}\"");
+                        throw Error(e, $"{prefix}.devices[{i}].id", $"duplicate device id \"{ClientText.Quote(device.Id)}\"");
                     }
 
                     builder.Add(device);
@@ -340,7 +340,7 @@ public static class ConfigLoader
                     if (!IsNormalisedDevPath(path))
                     {
                         throw Error(e, $"{prefix}.extraDeviceNodes[{i}]",
-                            $"must be the absolute, normalised path of a file under /dev (no \".\" or \"..\", no trailing \"/\"), not \"{path}\"");
+                            $"must be the absolute, normalised path of a file under /dev (no \".\" or \"..\", no trailing \"/\"), not \"{ClientText.Quote(path)}\"");
                     }
 
                     return path;
@@ -438,7 +438,7 @@ public static class ConfigLoader
             var longest = replicas > 1 ? $"{id}::{replicas - 1}" : id;
             if (longest.Length > 63 || id.Contains("::", StringComparison.Ordinal) || id.Contains(',', StringComparison.Ordinal))
             {
-                throw Error(idNode, prefix + ".id", $"\"{id}\" must be at most 63 characters with its replica suffix and contain no \"::\" or \",\"");
+                throw Error(idNode, prefix + ".id", $"\"{ClientText.Quote(id)}\" must be at most 63 characters with its replica suffix and contain no \"::\" or \",\"");
             }
 
             var health = DeviceHealth.Healthy;
@@ -448,7 +448,7 @@ public static class ConfigLoader
                 {
                     "Healthy" => DeviceHealth.Healthy,
                     "Unhealthy" => DeviceHealth.Unhealthy,
-                    var other => throw Error(h, prefix + ".health", $"must be Healthy or Unhealthy, not \"{other}\""),
+                    var other => throw Error(h, prefix + ".health", $"must be Healthy or Unhealthy, not \"{ClientText.Quote(other)}\""),
                 };
             }
 
@@ -479,7 +479,7 @@ public static class ConfigLoader
                 var text = String(r, "health.recoverAfter");
                 if (!DurationParser.TryParse(text, out var value))
                 {
-                    throw Error(r, "health.recoverAfter", $"must be a duration such as 5m, 30s or 0 (never), not \"{text}\"");
+                    throw Error(r, "health.recoverAfter", $"must be a duration such as 5m, 30s or 0 (never), not \"{ClientText.Quote(text)}\"");
                 }
 
                 config = config with { RecoverAfter = value };
@@ -500,7 +500,7 @@ public static class ConfigLoader
             var dir = String(s, "cdi.specDir");
             if (!Path.IsPathRooted(dir))
             {
-                throw Error(s, "cdi.specDir", $"must be an absolute path, not \"{dir}\"");
+                throw Error(s, "cdi.specDir", $"must be an absolute path, not \"{ClientText.Quote(dir)}\"");
             }
 
             return new CdiConfig { SpecDirectory = dir };
@@ -512,7 +512,7 @@ public static class ConfigLoader
         private static string Describe(YamlNode node) => node switch
         {
             YamlScalarNode { Value: null or "" } => "an empty value",
-            YamlScalarNode s => $"\"{s.Value}\"",
+            YamlScalarNode s => $"\"{ClientText.Quote(s.Value)}\"",
             YamlSequenceNode => "a list",
             _ => "a mapping",
         };

@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using DevicePlugin.Cli;
 
 namespace DevicePlugin.Conformance;
 
@@ -40,6 +40,9 @@ public static class ConformanceCommand
         return text.ToString();
     }
 
+    private static readonly string[] ValueFlags = ["--kubelet-dir", "--resource", "--junit", "--host-root", "--timeout"];
+    private static readonly string[] BoolFlags = ["--disruptive"];
+
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         string? dir = null;
@@ -48,79 +51,50 @@ public static class ConformanceCommand
         var disruptive = false;
         var timeout = TimeSpan.FromSeconds(60);
         var resources = new List<string>();
-        for (var i = 0; i < args.Length; i++)
+        foreach (var (flag, value, problem) in SubcommandArguments.Read(args, ValueFlags, BoolFlags))
         {
-            var arg = args[i];
-            string? inline = null;
-            var eq = arg.IndexOf('=', StringComparison.Ordinal);
-            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 0)
+            if (problem is not null)
             {
-                inline = arg[(eq + 1)..];
-                arg = arg[..eq];
+                await error.WriteLineAsync($"device-plugin conformance: {problem}");
+                return 2;
             }
 
-            string? Value()
+            switch (flag)
             {
-                if (inline is not null)
-                {
-                    return inline;
-                }
-
-                return i + 1 < args.Length ? args[++i] : null;
-            }
-
-            switch (arg)
-            {
-                case "--help" or "-h":
+                case "--help":
                     await output.WriteAsync(Usage());
                     return 0;
                 case "--disruptive":
-                    if (inline is not (null or "true" or "false"))
+                    if (value is not (null or "true" or "false"))
                     {
-                        await error.WriteLineAsync($"device-plugin conformance: --disruptive takes true or false, not \"{inline}\"");
+                        await error.WriteLineAsync($"device-plugin conformance: --disruptive takes true or false, not \"{value}\"");
                         return 2;
                     }
 
-                    disruptive = inline != "false";
+                    disruptive = value != "false";
                     break;
-                case "--kubelet-dir" or "--resource" or "--junit" or "--host-root" or "--timeout":
-                    var value = Value();
-                    if (string.IsNullOrEmpty(value))
-                    {
-                        await error.WriteLineAsync($"device-plugin conformance: {arg} needs a value");
-                        return 2;
-                    }
-
-                    switch (arg)
-                    {
-                        case "--kubelet-dir":
-                            dir = value;
-                            break;
-                        case "--resource":
-                            resources.Add(value);
-                            break;
-                        case "--junit":
-                            junit = value;
-                            break;
-                        case "--host-root":
-                            hostRoot = value;
-                            break;
-                        default:
-                            if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
-                                || seconds <= 0 || seconds > 3600)
-                            {
-                                await error.WriteLineAsync($"device-plugin conformance: --timeout \"{value}\" is not a number of seconds between 0 and 3600");
-                                return 2;
-                            }
-
-                            timeout = TimeSpan.FromSeconds(seconds);
-                            break;
-                    }
-
+                case "--kubelet-dir":
+                    dir = value;
+                    break;
+                case "--resource":
+                    resources.Add(value!);
+                    break;
+                case "--junit":
+                    junit = value;
+                    break;
+                case "--host-root":
+                    hostRoot = value!;
                     break;
                 default:
-                    await error.WriteLineAsync($"device-plugin conformance: unknown argument \"{args[i]}\" (see --help)");
-                    return 2;
+                    if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+                        || seconds <= 0 || seconds > 3600)
+                    {
+                        await error.WriteLineAsync($"device-plugin conformance: --timeout \"{value}\" is not a number of seconds between 0 and 3600");
+                        return 2;
+                    }
+
+                    timeout = TimeSpan.FromSeconds(seconds);
+                    break;
             }
         }
 
@@ -159,25 +133,17 @@ public static class ConformanceCommand
     }
 
     /// <summary>The command as the executable runs it: stops on SIGINT/SIGTERM.</summary>
-    public static async Task<int> RunAsync(string[] args)
-    {
-        using var stop = new CancellationTokenSource();
-        void OnSignal(PosixSignalContext context)
+    public static Task<int> RunAsync(string[] args) =>
+        SubcommandArguments.RunUntilSignalAsync(async stop =>
         {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        try
-        {
-            return await RunAsync(args, Console.Out, Console.Error, stop.Token);
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            await Console.Error.WriteLineAsync("device-plugin conformance: interrupted");
-            return 1;
-        }
-    }
+            try
+            {
+                return await RunAsync(args, Console.Out, Console.Error, stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                await Console.Error.WriteLineAsync("device-plugin conformance: interrupted");
+                return 1;
+            }
+        });
 }

@@ -56,11 +56,21 @@ public static class DemoCommand
         await File.WriteAllTextAsync(configPath, Config("Healthy"));
 
         using var loggers = Logging.Create(LogFormat.Text, verbose ? LogLevel.Information : LogLevel.Warning);
-        await using var kubelet = new EmulatedKubelet(kubeletDir, loggers);
+        await using var kubelet = new EmulatedKubelet(kubeletDir, loggers)
+        {
+            PodResourcesSocketPath = EmulatedKubelet.DefaultPodResourcesSocketPath(kubeletDir),
+        };
         await kubelet.StartAsync();
-        output.WriteLine($"1. The kubelet emulator listens on {kubelet.SocketPath}.");
+        output.WriteLine($"1. The kubelet emulator listens on {kubelet.SocketPath} and serves PodResources v1 on "
+            + $"{kubelet.PodResourcesSocketPath}.");
 
-        var options = new DaemonOptions { KubeletDirectory = kubeletDir, ConfigPath = configPath, MetricsAddress = "" };
+        var options = new DaemonOptions
+        {
+            KubeletDirectory = kubeletDir,
+            ConfigPath = configPath,
+            MetricsAddress = "127.0.0.1:0",
+            PodResourcesSocket = kubelet.PodResourcesSocketPath!,
+        };
         await using var daemon = new Daemon(options, ConfigLoader.LoadFile(configPath), loggers);
         var started = DateTimeOffset.UtcNow;
         await daemon.StartAsync();
@@ -85,26 +95,65 @@ public static class DemoCommand
         var container = response.ContainerResponses[0];
         output.WriteLine("5. Allocate for them answered: " + string.Join(", ", container.Envs.Select(e => $"{e.Key}={e.Value}")));
 
+        var pod = await kubelet.AdmitPodAsync(PodSpec.WithDevices(PodName, ResourceName, 1, PodNamespace));
+        output.WriteLine($"6. The kubelet admitted pod {PodNamespace}/{PodName} asking for one device; its container main "
+            + $"got {string.Join(", ", pod.DevicesOf("main", ResourceName))}.");
+
         var edited = DateTimeOffset.UtcNow;
         await File.WriteAllTextAsync(configPath, Config("Unhealthy"));
-        output.WriteLine("6. sim-2 is marked Unhealthy in the config file (as a health monitor would report a fault).");
+        output.WriteLine("7. sim-2 is marked Unhealthy in the config file (as a health monitor would report a fault).");
         var update = await plugin.WaitForListAsync(l => !l.IsHealthy("sim-2"), Wait);
-        output.WriteLine($"7. The kubelet received a new list {(update.ReceivedAt - edited).TotalMilliseconds:0} ms after the edit: "
+        output.WriteLine($"8. The kubelet received a new list {(update.ReceivedAt - edited).TotalMilliseconds:0} ms after the edit: "
             + string.Join(", ", update.Devices.Select(d => $"{d.ID}={d.Health}")) + ".");
 
         try
         {
             await plugin.AllocateAsync("sim-2");
-            output.WriteLine("8. Unexpected: Allocate accepted an unhealthy device.");
+            output.WriteLine("9. Unexpected: Allocate accepted an unhealthy device.");
             return 1;
         }
         catch (Grpc.Core.RpcException e)
         {
-            output.WriteLine($"8. Allocate of sim-2 is now refused: {e.StatusCode}: {e.Status.Detail}.");
+            output.WriteLine($"9. Allocate of sim-2 is now refused: {e.StatusCode}: {e.Status.Detail}.");
+        }
+
+        var metrics = new Uri(daemon.MetricsAddress!, "/metrics");
+        output.WriteLine($"10. {metrics} names the pod on its device once the plugin has asked PodResources again "
+            + "(at most every 10 s), beside each device's health:");
+        foreach (var line in await ScrapeUntilPodShowsAsync(metrics))
+        {
+            output.WriteLine($"     {line}");
         }
 
         await daemon.StopAsync();
-        output.WriteLine($"9. The plugin stopped and removed its socket ({(File.Exists(Path.Combine(kubeletDir, plugin.Endpoint)) ? "still there!" : "gone")}). Demo finished.");
+        output.WriteLine($"11. The plugin stopped and removed its socket ({(File.Exists(Path.Combine(kubeletDir, plugin.Endpoint)) ? "still there!" : "gone")}). Demo finished.");
         return 0;
+    }
+
+    public const string PodName = "trainer";
+
+    public const string PodNamespace = "ml";
+
+    /// <summary>
+    /// The device_plugin_device_allocation and device_plugin_device_health lines of /metrics, scraped until the pod
+    /// shows (the plugin lists PodResources at most once per period, so this waits for the next one).
+    /// </summary>
+    private static async Task<string[]> ScrapeUntilPodShowsAsync(Uri metrics)
+    {
+        using var http = new HttpClient { Timeout = Wait };
+        using var deadline = new CancellationTokenSource(Metrics.PodResourcesPoller.Period + Wait);
+        while (true)
+        {
+            var lines = (await http.GetStringAsync(metrics, deadline.Token)).Split('\n')
+                .Where(l => l.StartsWith("device_plugin_device_allocation{", StringComparison.Ordinal)
+                    || l.StartsWith("device_plugin_device_health{", StringComparison.Ordinal))
+                .ToArray();
+            if (lines.Any(l => l.Contains($"pod=\"{PodName}\"", StringComparison.Ordinal)))
+            {
+                return lines;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), deadline.Token);
+        }
     }
 }

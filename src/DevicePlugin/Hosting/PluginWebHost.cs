@@ -94,6 +94,7 @@ public sealed class PluginWebHost : IAsyncDisposable
         builder.Services.AddSingleton<GrpcMetricsInterceptor>();
         builder.Services.AddSingleton<AllocationErrorInterceptor>();
         builder.Services.AddSingleton<DevicePluginRouter>();
+        builder.Services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<DevicePluginRouter>, DevicePluginMethods>();
         var app = builder.Build();
         app.MapGrpcService<DevicePluginRouter>();
         metrics.Map(app);

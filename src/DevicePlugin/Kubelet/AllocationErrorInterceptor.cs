@@ -26,6 +26,10 @@ public sealed class AllocationErrorInterceptor(ILogger<AllocationErrorIntercepto
             {
                 KubeletLog.PreStartRefused(logger, resource, e.Message);
             }
+            else if (context.Method == AllocationStatus.GetPreferredAllocationMethod)
+            {
+                KubeletLog.PreferredAllocationRefused(logger, resource, e.Message);
+            }
             else
             {
                 KubeletLog.AllocateRefused(logger, resource, e.Message);

@@ -5,22 +5,23 @@ namespace DevicePlugin.Kubelet;
 
 /// <summary>
 /// The one DevicePlugin gRPC service of the daemon's server: passes each call to the service of the resource whose
-/// socket the call came through (<see cref="ResourceBinding"/>).
+/// socket the call came through (<see cref="ResourceBinding"/>). Bound by <see cref="DevicePluginMethods"/> (not the
+/// generated base class), whose request parsers turn malformed protobuf into INVALID_ARGUMENT.
 /// </summary>
-public sealed class DevicePluginRouter : Api.V1Beta1.DevicePlugin.DevicePluginBase
+public sealed class DevicePluginRouter
 {
-    public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context) =>
+    public Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context) =>
         ResourceBinding.Require(context).Service.GetDevicePluginOptions(request, context);
 
-    public override Task ListAndWatch(Empty request, IServerStreamWriter<ListAndWatchResponse> responseStream, ServerCallContext context) =>
+    public Task ListAndWatch(Empty request, IServerStreamWriter<ListAndWatchResponse> responseStream, ServerCallContext context) =>
         ResourceBinding.Require(context).Service.ListAndWatch(request, responseStream, context);
 
-    public override Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context) =>
+    public Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context) =>
         ResourceBinding.Require(context).Service.Allocate(request, context);
 
-    public override Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context) =>
+    public Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context) =>
         ResourceBinding.Require(context).Service.GetPreferredAllocation(request, context);
 
-    public override Task<PreStartContainerResponse> PreStartContainer(PreStartContainerRequest request, ServerCallContext context) =>
+    public Task<PreStartContainerResponse> PreStartContainer(PreStartContainerRequest request, ServerCallContext context) =>
         ResourceBinding.Require(context).Service.PreStartContainer(request, context);
 }

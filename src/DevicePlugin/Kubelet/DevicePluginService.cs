@@ -66,6 +66,11 @@ public sealed class DevicePluginService(
             throw new AllocationException(AllocationErrorKind.EmptyRequest, $"Allocate for {snapshot.ResourceName} has no container requests");
         }
 
+        foreach (var container in request.ContainerRequests)
+        {
+            DeviceUsability.CheckLengths(container.DevicesIds);
+        }
+
         var response = new AllocateResponse();
         foreach (var container in request.ContainerRequests)
         {
@@ -74,7 +79,7 @@ public sealed class DevicePluginService(
 
         if (logger.IsEnabled(LogLevel.Debug))
         {
-            KubeletLog.Allocated(logger, snapshot.ResourceName, string.Join(';', request.ContainerRequests.Select(c => string.Join(',', c.DevicesIds))));
+            KubeletLog.Allocated(logger, snapshot.ResourceName, ClientText.Quote(string.Join(';', request.ContainerRequests.Select(c => string.Join(',', c.DevicesIds)))));
         }
 
         return Task.FromResult(response);
@@ -83,6 +88,12 @@ public sealed class DevicePluginService(
     public override Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context)
     {
         var snapshot = feed.Current;
+        foreach (var container in request.ContainerRequests)
+        {
+            DeviceUsability.CheckLengths(container.AvailableDeviceIDs);
+            DeviceUsability.CheckLengths(container.MustIncludeDeviceIDs);
+        }
+
         var response = new PreferredAllocationResponse();
         foreach (var container in request.ContainerRequests)
         {
@@ -98,6 +109,7 @@ public sealed class DevicePluginService(
     public override Task<PreStartContainerResponse> PreStartContainer(PreStartContainerRequest request, ServerCallContext context)
     {
         var snapshot = feed.Current;
+        DeviceUsability.CheckLengths(request.DevicesIds);
         foreach (var id in request.DevicesIds)
         {
             if (DeviceUsability.Check(snapshot, id, out _) is { } refusal)

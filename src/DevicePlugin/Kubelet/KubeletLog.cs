@@ -55,4 +55,10 @@ internal static partial class KubeletLog
 
     [LoggerMessage(18, LogLevel.Warning, "{Resource}: a new kubelet.sock appeared while Register was pending; abandoning that call and registering with the new kubelet")]
     public static partial void RegisterAbandoned(ILogger logger, string resource);
+
+    [LoggerMessage(19, LogLevel.Information, "{Resource}: GetPreferredAllocation refused: {Message}")]
+    public static partial void PreferredAllocationRefused(ILogger logger, string resource, string message);
+
+    [LoggerMessage(20, LogLevel.Warning, "{Method} refused: {Problem}")]
+    public static partial void MalformedRequest(ILogger logger, string method, string problem);
 }

@@ -46,6 +46,15 @@ public sealed class MetricsEndpoint(Prometheus.CollectorRegistry registry, Func<
         return new Uri($"http://{new IPEndPoint(address, bound.Port)}");
     }
 
+    /// <summary>
+    /// What the log says the listener is bound on: the address as bound (a wildcard stays a wildcard, saying it means
+    /// every address of the host), never the loopback URL that <see cref="AddressOf"/> gives for connecting.
+    /// </summary>
+    public static string Describe(IPEndPoint bound) =>
+        bound.Address.Equals(IPAddress.Any) ? $"http://{bound} (every IPv4 address of the host)"
+        : bound.Address.Equals(IPAddress.IPv6Any) ? $"http://{bound} (every address of the host)"
+        : $"http://{bound}";
+
     /// <summary>Maps the three routes; a request that did not come through the metrics listener gets 404.</summary>
     public void Map(IEndpointRouteBuilder routes)
     {

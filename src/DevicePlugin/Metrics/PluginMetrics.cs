@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: every metric family is created in the one constructor, so each has its HELP and TYPE
+// from the first scrape and the list of families is in one place; the sources' gauges are in PluginMetrics.SourceGauges.cs.
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
@@ -17,17 +19,17 @@ public readonly record struct ServerStatus(string Resource, bool Registered, int
 /// every label set known in advance (each resource's <c>ok</c> results, each device's fault kinds). Labels hold only
 /// bounded values: resource names, device IDs, fixed words, and the pods on this node. Gauges about devices and pods
 /// are read from the current inventory at scrape time, so series of devices or pods that are gone disappear.
-/// Instruments that sources create with System.Diagnostics.Metrics on a meter named <see cref="MeterName"/> are
-/// exported too, through <see cref="MeterBridge"/>.
+/// Sources export gauges of their own through it (<see cref="ISourceMetrics"/>), into this registry only.
 /// </summary>
-public sealed class PluginMetrics : IDisposable
+public sealed partial class PluginMetrics : ISourceMetrics, IDisposable
 {
-    public const string MeterName = "device_plugin";
+    /// <summary>The prefix of every family.</summary>
+    public const string Prefix = "device_plugin_";
 
     /// <summary>Allocate and GetPreferredAllocation answer from memory: 10 µs to about 2.6 s.</summary>
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.00001, 4, 10);
 
-    private readonly IDisposable _adapter;
+    private readonly MetricFactory _factory;
     private readonly Func<IEnumerable<ResourceSnapshot>> _resources;
     private readonly Lock _scrape = new();
     private readonly Counter _registrations;
@@ -54,7 +56,7 @@ public sealed class PluginMetrics : IDisposable
         _resources = resources;
         Registry = Prometheus.Metrics.NewCustomRegistry();
         DotNetStats.Register(Registry);
-        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        var factory = _factory = Prometheus.Metrics.WithCustomRegistry(Registry);
 
         var devices = factory.CreateGauge("device_plugin_devices", "Physical devices per resource and health.", "resource", "health");
         var advertised = factory.CreateGauge("device_plugin_advertised_ids", "IDs advertised to the kubelet per resource (replicas included).", "resource");
@@ -138,8 +140,6 @@ public sealed class PluginMetrics : IDisposable
                 ExportAllocations(snapshots);
             }
         });
-
-        _adapter = new MeterBridge(Registry);
     }
 
     /// <summary>The Prometheus registry served on /metrics.</summary>
@@ -304,5 +304,7 @@ public sealed class PluginMetrics : IDisposable
         }
     }
 
-    public void Dispose() => _adapter.Dispose();
+    public void Dispose()
+    {
+    }
 }

@@ -1,5 +1,5 @@
-// Over 300 lines on purpose: the manager's one loop (publish, diff, start/update/stop servers, observers, fault
-// attribution, applied-version waits) shares one lock and state; split, its ordering guarantees would span files.
+// Over 300 lines on purpose: the manager's one loop (publish, join with the policies, diff, start/update/stop servers,
+// observers, fault attribution, applied-version waits) shares one lock and state; split, its ordering guarantees would span files.
 using System.Collections.Immutable;
 using DevicePlugin.Api;
 using DevicePlugin.Hosting;
@@ -41,38 +41,24 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
     /// <summary>The name conflicts logged already (loop only), so each is logged once while it lasts.</summary>
     private ImmutableArray<string> _reportedConflicts = [];
 
-    public ResourceManager(ResourceServerContext context)
+    public ResourceManager(ResourceServerContext context, ServingView? view = null)
     {
         _context = context;
+        View = view ?? new ServingView();
         _logger = context.Loggers.CreateLogger<ResourceManager>();
     }
+
+    /// <summary>What is served now, also readable without the manager.</summary>
+    public ServingView View { get; }
 
     /// <summary>What every resource server shares.</summary>
     public ResourceServerContext Context => _context;
 
     /// <summary>The merged inventory as last published by the sources.</summary>
-    public InventoryState State
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _state;
-            }
-        }
-    }
+    public InventoryState State => View.State;
 
     /// <summary>The running servers (a copy).</summary>
-    public IReadOnlyList<ResourceServer> Servers
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _servers.Values.ToArray();
-            }
-        }
-    }
+    public IReadOnlyList<ResourceServer> Servers => View.Servers;
 
     /// <summary>True when every advertised resource is registered with the kubelet.</summary>
     public bool AllRegistered
@@ -123,6 +109,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
 
             _bySource = resources.IsDefaultOrEmpty ? _bySource.Remove(source) : _bySource.SetItem(source, resources);
             _state = _state.With(source, JoinLocked(source, resources));
+            View.State = _state;
             _published++;
         }
 
@@ -146,6 +133,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             }
 
             _state = state;
+            View.State = _state;
             _published++;
         }
 
@@ -290,6 +278,8 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
             {
                 _servers.Remove(server.ResourceName);
             }
+
+            View.SetServers(_servers.Values);
         }
 
         foreach (var server in removed)
@@ -314,6 +304,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
                 lock (_lock)
                 {
                     _servers[name] = server;
+                    View.SetServers(_servers.Values);
                 }
 
                 added.Add(server);
@@ -366,6 +357,7 @@ public sealed class ResourceManager : IInventorySink, IAsyncDisposable
         {
             servers = [.. _servers.Values];
             _servers.Clear();
+            View.SetServers([]);
             observers = [.. _observers];
         }
 

@@ -7,7 +7,7 @@ namespace DevicePlugin.Sources;
 
 /// <summary>
 /// Which sources run and which failed, as the sources and the daemon report it: the sink handed to sources (it
-/// forwards snapshots and faults to the resource manager), the source of <c>device_plugin_source_up</c> and
+/// forwards published devices and faults to the resource manager), the source of <c>device_plugin_source_up</c> and
 /// <c>device_plugin_source_init_failures_total</c>, and of the source part of <c>/readyz</c>.
 /// </summary>
 /// <remarks>

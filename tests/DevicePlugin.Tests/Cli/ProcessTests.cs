@@ -9,6 +9,9 @@ public sealed class ProcessTests
     private const int SigTerm = 15;
     private const int SigInt = 2;
 
+    /// <summary>The demo waits for the daemon's next PodResources poll (10 s) before it shows the pod in /metrics.</summary>
+    private static readonly TimeSpan DemoTimeout = TimeSpan.FromSeconds(60);
+
     [Fact]
     public async Task Help_exits_zero_and_lists_the_flags()
     {
@@ -90,13 +93,18 @@ public sealed class ProcessTests
     [Fact]
     public async Task The_demo_runs_and_narrates_each_step()
     {
-        var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"]);
+        var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"], timeout: DemoTimeout);
         Assert.True(code == 0, stderr);
         Assert.Contains("registered example.com/sim-gpu", stdout, StringComparison.Ordinal);
         Assert.Contains("prefers: sim-2, sim-3", stdout, StringComparison.Ordinal);
         Assert.Contains("SIMULATED_DEVICES=sim-2,sim-3", stdout, StringComparison.Ordinal);
         Assert.Contains("sim-2=Unhealthy", stdout, StringComparison.Ordinal);
         Assert.Contains("Demo finished", stdout, StringComparison.Ordinal);
+
+        // The emulator serves PodResources to the daemon: /metrics names the pod on its device, and nothing warns
+        // that PodResources is missing.
+        Assert.Matches(@"device_plugin_device_allocation\{resource=""example\.com/sim-gpu"",device=""sim-\d"",namespace=""ml"",pod=""trainer"",container=""main""\} 1", stdout);
+        Assert.DoesNotContain("PodResources", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -149,7 +157,7 @@ public sealed class ProcessTests
         Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(5)));
         Assert.Contains("metrics, /healthz and /readyz on http://127.0.0.1:", daemon.Stderr, StringComparison.Ordinal);
 
-        var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"], workingDirectory: cwd);
+        var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"], workingDirectory: cwd, timeout: DemoTimeout);
         Assert.True(code == 0, stderr);
         Assert.Contains("Demo finished", stdout, StringComparison.Ordinal);
     }

@@ -155,4 +155,16 @@ public sealed class ConfigLimitsTests
         var folder = Assert.Throws<ConfigException>(() => ConfigLoader.LoadFile(dir.Path));
         Assert.Contains("is a directory, not a regular file", folder.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("resources:\n  - name: a.com/x\n    source: {0}\n")]
+    [InlineData("resources:\n  - name: a.com/x\n    source: simulated\n    devices:\n      - id: {0}\n")]
+    [InlineData("resources:\n  - name: a.com/x\n    source: simulated\n    preStart: {0}\n")]
+    public void A_long_value_in_an_error_is_quoted_to_128_characters(string template)
+    {
+        var value = new string('v', 100_000);
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(string.Format(System.Globalization.CultureInfo.InvariantCulture, template, value), "c.yaml"));
+        Assert.Contains(new string('v', 128) + "…", e.Message, StringComparison.Ordinal);
+        Assert.True(e.Message.Length < 400, $"{e.Message.Length} characters");
+    }
 }

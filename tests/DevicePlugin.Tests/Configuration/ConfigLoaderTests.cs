@@ -81,7 +81,7 @@ public sealed class ConfigLoaderTests
     [InlineData("resources:\n  - name: a.com/x\n    source: pci\n", 2, "resources[0].match", "at least one match")]
     [InlineData("resources:\n  - name: a.com/x\n    source: pci\n    match:\n      - vendor: \"0xzz\"\n", 5, "resources[0].match[0].vendor", "hexadecimal")]
     [InlineData("resources:\n  - name: a.com/x\n    source: nvml\n    devices: []\n", 4, "resources[0].devices", "simulated resources only")]
-    [InlineData("resources:\n  - name: a.com/x\n    source: nvml\n  - name: a.com/y\n    source: nvml\n", 4, "source", "only one nvml")]
+    [InlineData("resources:\n  - name: a.com/x\n    source: nvml\n  - name: a.com/y\n    source: nvml\n", 4, "resources[1].source", "only one nvml")]
     [InlineData("health:\n  recoverAfter: soon\n", 2, "health.recoverAfter", "duration")]
     [InlineData("health:\n  ignoredXids: [13, -1]\n", 2, "health.ignoredXids[1]", "at least 0")]
     [InlineData("resources:\n  - name: a.com/x\n    source: simulated\n    devices:\n      - id: a\n      - id: a\n", 6, "resources[0].devices[1].id", "duplicate device id")]

@@ -74,6 +74,7 @@ public sealed partial class NfdFeatureFileTests
             Assert.Equal(("12", "5", "12.5"), (labels["nvidia.com/cuda.runtime-version.major"],
                 labels["nvidia.com/cuda.runtime-version.minor"], labels["nvidia.com/cuda.runtime-version.full"]));
             Assert.Equal("true", labels["nvidia.com/mig.capable"]);
+            await Eventually.TrueAsync(() => Writes(node) >= 1, "the write is logged");
             Assert.Equal(1, Writes(node));
 
             // A change that alters no label (preStart) leaves the file alone ...
@@ -90,6 +91,10 @@ public sealed partial class NfdFeatureFileTests
             labels = ReadLabels(file);
             Assert.Equal(("4", "time-slicing", "NVIDIA-H100-80GB-HBM3-SHARED"),
                 (labels["nvidia.com/gpu.replicas"], labels["nvidia.com/gpu.sharing-strategy"], labels["nvidia.com/gpu.product"]));
+
+            // The write is logged just after the rename that the test saw: wait for the line, then count.
+            await Eventually.TrueAsync(() => Writes(node) >= 2, "the rewrite is logged");
+            await node.Daemon.Resources.WaitForAppliedAsync(CancellationToken.None);
             Assert.Equal(2, Writes(node));
             Assert.Equal(["device-plugin"], Directory.GetFiles(Path.GetDirectoryName(file)!).Select(Path.GetFileName));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(file));
@@ -100,6 +105,133 @@ public sealed partial class NfdFeatureFileTests
         }
 
         Assert.False(File.Exists(file), "the file is deleted at shutdown");
+    }
+
+    private static string MigConfig(string strategy, int replicas = 1) => $"""
+        resources:
+          - name: nvidia.com/gpu
+            source: nvml
+            migStrategy: {strategy}
+            replicas: {replicas}
+        """;
+
+    /// <summary>A daemon on the stand-in NVML node <paramref name="gpus"/> with MIG capability nodes under a fake /proc.</summary>
+    private static Task<PluginNode> StartMigNodeAsync(FakeNvml fake, string config, string file) =>
+        PluginNode.StartAsync(config, options: o =>
+        {
+            var proc = Path.Combine(Path.GetDirectoryName(o.DevRoot)!, "proc");
+            FakeProc.WriteMigMinors(proc, gpus: 2);
+            return o with { NvmlLibrary = fake.LibraryPath, ProcRoot = proc, NfdFeaturesFile = file };
+        });
+
+    private static async Task<Dictionary<string, string>> LabelsOnceAsync(string file, Func<Dictionary<string, string>, bool> condition, string what)
+    {
+        Dictionary<string, string>? labels = null;
+        await Eventually.TrueAsync(() => File.Exists(file) && condition(labels = ReadLabels(file)), what, TimeSpan.FromSeconds(30));
+        return labels!;
+    }
+
+    private static Dictionary<string, string> Mig(Dictionary<string, string> labels) =>
+        labels.Where(l => l.Key.StartsWith("nvidia.com/mig", StringComparison.Ordinal) && l.Key != "nvidia.com/mig.capable")
+            .ToDictionary(l => l.Key, l => l.Value, StringComparer.Ordinal);
+
+    [Fact]
+    public async Task Mig_single_labels_the_mig_devices_as_the_gpus_as_gpu_feature_discovery_does()
+    {
+        using var fake = FakeNvml.Create(NvmlMigTests.TwoH100s);
+        using var dir = new TempDirectory();
+        var file = Path.Combine(dir.Path, "device-plugin");
+        await using var node = await StartMigNodeAsync(fake, MigConfig("single"), file);
+        await node.RegistrationAsync("nvidia.com/gpu");
+
+        var labels = await LabelsOnceAsync(file, l => l.ContainsKey("nvidia.com/mig.strategy"), "the MIG labels are written");
+        var expected = new Dictionary<string, string>
+        {
+            ["nvidia.com/gpu.product"] = "NVIDIA-H100-80GB-HBM3-MIG-1g.10gb",
+            ["nvidia.com/gpu.count"] = "4",
+            ["nvidia.com/gpu.replicas"] = "1",
+            ["nvidia.com/gpu.sharing-strategy"] = "none",
+            ["nvidia.com/gpu.memory"] = "9984",
+            ["nvidia.com/gpu.multiprocessors"] = "14",
+            ["nvidia.com/gpu.slices.gi"] = "1",
+            ["nvidia.com/gpu.slices.ci"] = "1",
+            ["nvidia.com/gpu.engines.copy"] = "1",
+            ["nvidia.com/gpu.engines.decoder"] = "0",
+            ["nvidia.com/gpu.engines.encoder"] = "0",
+            ["nvidia.com/gpu.engines.jpeg"] = "0",
+            ["nvidia.com/gpu.engines.ofa"] = "0",
+            ["nvidia.com/mig.strategy"] = "single",
+            ["nvidia.com/mig.capable"] = "true",
+        };
+        Assert.Equal(expected, labels.Where(l => expected.ContainsKey(l.Key)).ToDictionary(l => l.Key, l => l.Value));
+        Assert.Equal(("9", "hopper"), (labels["nvidia.com/gpu.compute.major"], labels["nvidia.com/gpu.family"]));
+        Assert.Equal(["nvidia.com/mig.capable", "nvidia.com/mig.strategy"], labels.Keys.Where(k => k.StartsWith("nvidia.com/mig", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+
+        // Replicas share each MIG device: the product says SHARED.
+        await node.WriteConfigAsync(MigConfig("single", replicas: 3));
+        labels = await LabelsOnceAsync(file, l => l["nvidia.com/gpu.replicas"] == "3", "the replicas are relabelled");
+        Assert.Equal(("NVIDIA-H100-80GB-HBM3-MIG-1g.10gb-SHARED", "time-slicing", "4"),
+            (labels["nvidia.com/gpu.product"], labels["nvidia.com/gpu.sharing-strategy"], labels["nvidia.com/gpu.count"]));
+
+        // migStrategy none: no mig.strategy, and the GPUs (all in MIG mode) are labelled whole without sharing.
+        await node.WriteConfigAsync(MigConfig("none", replicas: 3));
+        labels = await LabelsOnceAsync(file, l => !l.ContainsKey("nvidia.com/mig.strategy"), "the MIG labels are gone");
+        Assert.Equal(("NVIDIA-H100-80GB-HBM3", "2", "0", "none"), (labels["nvidia.com/gpu.product"], labels["nvidia.com/gpu.count"],
+            labels["nvidia.com/gpu.replicas"], labels["nvidia.com/gpu.sharing-strategy"]));
+        Assert.False(labels.ContainsKey("nvidia.com/gpu.multiprocessors"));
+    }
+
+    [Fact]
+    public async Task Mig_mixed_labels_each_profile_and_single_on_the_same_node_is_labelled_invalid()
+    {
+        using var fake = FakeNvml.Create(NvmlMigTests.H200AndWhole);
+        using var dir = new TempDirectory();
+        var file = Path.Combine(dir.Path, "device-plugin");
+        await using var node = await StartMigNodeAsync(fake, MigConfig("mixed", replicas: 2), file);
+        await node.RegistrationAsync("nvidia.com/mig-1g.18gb");
+
+        var labels = await LabelsOnceAsync(file, l => l.ContainsKey("nvidia.com/mig.strategy"), "the MIG labels are written");
+        Assert.Equal(new Dictionary<string, string>
+        {
+            ["nvidia.com/mig.strategy"] = "mixed",
+            ["nvidia.com/mig-1g.18gb.product"] = "NVIDIA-H200-MIG-1g.18gb-SHARED",
+            ["nvidia.com/mig-1g.18gb.count"] = "2",
+            ["nvidia.com/mig-1g.18gb.replicas"] = "2",
+            ["nvidia.com/mig-1g.18gb.sharing-strategy"] = "time-slicing",
+            ["nvidia.com/mig-1g.18gb.memory"] = "16384",
+            ["nvidia.com/mig-1g.18gb.multiprocessors"] = "14",
+            ["nvidia.com/mig-1g.18gb.slices.gi"] = "1",
+            ["nvidia.com/mig-1g.18gb.slices.ci"] = "1",
+            ["nvidia.com/mig-1g.18gb.engines.copy"] = "1",
+            ["nvidia.com/mig-1g.18gb.engines.decoder"] = "0",
+            ["nvidia.com/mig-1g.18gb.engines.encoder"] = "0",
+            ["nvidia.com/mig-1g.18gb.engines.jpeg"] = "0",
+            ["nvidia.com/mig-1g.18gb.engines.ofa"] = "0",
+            ["nvidia.com/mig-3g.71gb.product"] = "NVIDIA-H200-MIG-3g.71gb-SHARED",
+            ["nvidia.com/mig-3g.71gb.count"] = "1",
+            ["nvidia.com/mig-3g.71gb.replicas"] = "2",
+            ["nvidia.com/mig-3g.71gb.sharing-strategy"] = "time-slicing",
+            ["nvidia.com/mig-3g.71gb.memory"] = "69632",
+            ["nvidia.com/mig-3g.71gb.multiprocessors"] = "42",
+            ["nvidia.com/mig-3g.71gb.slices.gi"] = "3",
+            ["nvidia.com/mig-3g.71gb.slices.ci"] = "3",
+            ["nvidia.com/mig-3g.71gb.engines.copy"] = "3",
+            ["nvidia.com/mig-3g.71gb.engines.decoder"] = "0",
+            ["nvidia.com/mig-3g.71gb.engines.encoder"] = "0",
+            ["nvidia.com/mig-3g.71gb.engines.jpeg"] = "0",
+            ["nvidia.com/mig-3g.71gb.engines.ofa"] = "0",
+        }, Mig(labels));
+
+        // The whole GPU carries the gpu.* labels and their sharing; the count is every GPU of the model, as GFD's.
+        Assert.Equal(("NVIDIA-H200-SHARED", "2", "2", "time-slicing"), (labels["nvidia.com/gpu.product"], labels["nvidia.com/gpu.count"],
+            labels["nvidia.com/gpu.replicas"], labels["nvidia.com/gpu.sharing-strategy"]));
+
+        // single cannot advertise a node with MIG and whole GPUs: GFD's invalid labels.
+        await node.WriteConfigAsync(MigConfig("single", replicas: 2));
+        labels = await LabelsOnceAsync(file, l => l.GetValueOrDefault("nvidia.com/mig.strategy") == "single", "the strategy is relabelled");
+        Assert.Equal(("NVIDIA-H200-MIG-INVALID", "0", "0", "0"), (labels["nvidia.com/gpu.product"], labels["nvidia.com/gpu.count"],
+            labels["nvidia.com/gpu.replicas"], labels["nvidia.com/gpu.memory"]));
+        Assert.Equal(["nvidia.com/mig.strategy"], Mig(labels).Keys);
     }
 
     [Fact]

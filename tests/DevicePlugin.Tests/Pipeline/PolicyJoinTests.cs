@@ -53,8 +53,8 @@ public sealed class PolicyJoinTests : IDisposable
     public async Task A_replicas_naming_or_preStart_change_is_published_again_without_calling_the_source()
     {
         CountingSource? counting = null;
-        await using var node = await PluginNode.StartAsync(Config(), sources: (kind, sink, _, _, _, _) =>
-            counting = new CountingSource(new SimulatedSource(sink)));
+        await using var node = await PluginNode.StartAsync(Config(), sources: (_, context) =>
+            counting = new CountingSource(new SimulatedSource(context.Sink)));
         var first = await node.RegistrationAsync(Resource);
         await first.WaitForListAsync(l => l.Devices.Count == 2, PluginNode.Wait);
         Assert.Equal(1, counting!.Applied);

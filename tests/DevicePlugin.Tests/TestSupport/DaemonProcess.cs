@@ -99,10 +99,10 @@ public sealed class DaemonProcess : IDisposable
     }
 
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(
-        IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null)
+        IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null, TimeSpan? timeout = null)
     {
         using var p = new DaemonProcess(args, environment, workingDirectory);
-        var code = await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        var code = await p.WaitForExitAsync(timeout ?? TimeSpan.FromSeconds(30));
         return (code, p.Stdout, p.Stderr);
     }
 

@@ -30,6 +30,12 @@ internal sealed record NvmlMigDevice
     /// <summary>The instance's memory in MiB (nvmlDeviceGetAttributes_v2 memorySizeMB).</summary>
     public required ulong MemoryMiB { get; init; }
 
+    /// <summary>Streaming multiprocessors of the compute instance (attributes multiprocessorCount).</summary>
+    public uint Multiprocessors { get; init; }
+
+    /// <summary>Copy, decoder, encoder, JPEG and OFA engines the instance shares (attributes shared*Count).</summary>
+    public (uint Copy, uint Decoder, uint Encoder, uint Jpeg, uint Ofa) Engines { get; init; }
+
     /// <summary>The profile name, <c>3g.40gb</c> or <c>1c.3g.20gb</c> (see <see cref="NvmlMigProfile"/>).</summary>
     public required string Profile { get; init; }
 

@@ -37,7 +37,8 @@ public sealed class NvmlSource : IDeviceSource
     private bool _disposed;
     private readonly WarningThrottle _retryWarnings;
 
-    public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="metrics">The daemon's metrics, where the source's own gauges go; none when null.</param>
+    public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers, ISourceMetrics? metrics = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetryInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HealthPollInterval, TimeSpan.Zero);
@@ -48,7 +49,8 @@ public sealed class NvmlSource : IDeviceSource
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
         _retryWarnings = new WarningThrottle(options.RetryWarningInterval);
-        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)));
+        _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)),
+            metrics ?? ISourceMetrics.None);
     }
 
     public SourceKind Kind => SourceKind.Nvml;
@@ -127,7 +129,6 @@ public sealed class NvmlSource : IDeviceSource
             _disposed = true;
             await StopRetryAsync();
             StopSession();
-            _metrics.Dispose();
         }
         finally
         {
@@ -135,7 +136,7 @@ public sealed class NvmlSource : IDeviceSource
         }
     }
 
-    /// <summary>Starts NVML and publishes the first snapshots. Caller holds <see cref="_apply"/>.</summary>
+    /// <summary>Starts NVML and publishes the first devices. Caller holds <see cref="_apply"/>.</summary>
     private void StartSession(HealthConfig health)
     {
         NvmlSession? session = null;
@@ -244,12 +245,12 @@ public sealed class NvmlSource : IDeviceSource
         }
     }
 
-    /// <summary>Builds and publishes the complete set of this source's snapshots (empty while NVML is not running).</summary>
+    /// <summary>Builds and publishes the complete set of this source's resources (empty while NVML is not running).</summary>
     private void PublishCurrent()
     {
         lock (_publish)
         {
-            _sink.Publish(SourceKind.Nvml, BuildResources(_session, _resources));
+            _sink.Publish(SourceKind.Nvml, BuildResources());
         }
     }
 
@@ -263,69 +264,16 @@ public sealed class NvmlSource : IDeviceSource
         {
             if (session is not null && ReferenceEquals(session, _session))
             {
-                _sink.Publish(SourceKind.Nvml, BuildResources(_session, _resources));
+                _sink.Publish(SourceKind.Nvml, BuildResources());
             }
         }
     }
 
-    /// <summary>
-    /// Every snapshot of the configured resources (by their <c>migStrategy</c>), logging a <c>single</c> resource that
-    /// starts or stops refusing. Caller holds <see cref="_publish"/>.
-    /// </summary>
-    private ImmutableArray<PublishedResource> BuildResources(NvmlSession? session, ImmutableArray<ResourceRequest> resources)
+    /// <summary>The published resources now, remembering which <c>single</c> resources refuse. Caller holds <see cref="_publish"/>.</summary>
+    private ImmutableArray<PublishedResource> BuildResources()
     {
-        var refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
-        var snapshots = ImmutableArray.CreateBuilder<PublishedResource>();
-        if (session is not null && !resources.IsDefaultOrEmpty)
-        {
-            var state = session.Monitor.State;
-            foreach (var resource in resources)
-            {
-                snapshots.AddRange(NvmlResourceSnapshots.Build(state, resource, out var refusal));
-                var before = _refusals.GetValueOrDefault(resource.Name);
-                if (refusal is not null)
-                {
-                    refusals = refusals.SetItem(resource.Name, refusal);
-                    if (before?.Message != refusal.Message)
-                    {
-                        NvmlLog.MigSingleRefused(_logger, resource.Name, refusal.Message);
-                    }
-                }
-                else if (before is not null)
-                {
-                    NvmlLog.MigSingleAccepted(_logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
-                }
-            }
-        }
-
+        var built = NvmlPublishedResources.BuildAll(_session, _resources, _refusals, _logger, out var refusals);
         _refusals = refusals;
-        var first = session is null || resources.IsDefaultOrEmpty ? -1 : IndexOf(snapshots, resources[0].Name);
-        if (first >= 0)
-        {
-            // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
-            // Replicas come from the policy: the labels are finished when the manager joins it in.
-            var set = session!.Monitor.State.Set;
-            var labelled = snapshots[first];
-            snapshots[first] = new PublishedResource(labelled.ResourceName, labelled.Devices, labelled.Topology,
-                labelled.SharedDeviceNodes, labelled.ConfiguredName)
-            {
-                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas),
-            };
-        }
-
-        return snapshots.ToImmutable();
-    }
-
-    private static int IndexOf(ImmutableArray<PublishedResource>.Builder snapshots, string name)
-    {
-        for (var i = 0; i < snapshots.Count; i++)
-        {
-            if (snapshots[i].ResourceName == name)
-            {
-                return i;
-            }
-        }
-
-        return -1;
+        return built;
     }
 }

@@ -8,12 +8,12 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Sources.Pci;
 
 /// <summary>
-/// The <c>pci</c> source's state: which PCI functions belong to which resource, their health, and the snapshots
+/// The <c>pci</c> source's state: which PCI functions belong to which resource, their health, and the devices
 /// built from them. Synchronous and single-threaded (the caller serialises calls): <see cref="Rescan"/> reads the
 /// whole bus; <see cref="Poll"/> does a few small reads per known device and rescans only when the bus listing
 /// changed or <see cref="PciSourceOptions.RescanInterval"/> has passed.
 /// </summary>
-internal sealed class PciInventory
+internal sealed partial class PciInventory
 {
     private const string VfioDriver = "vfio-pci";
 
@@ -35,7 +35,7 @@ internal sealed class PciInventory
 
     private readonly Action<DeviceFault> _faults;
 
-    /// <param name="faults">Receives each fault detected (for the metrics); called before the snapshot that shows it is built.</param>
+    /// <param name="faults">Receives each fault detected (for the metrics); called before the devices that show it are built.</param>
     public PciInventory(PciSourceOptions options, TimeProvider time, ILogger logger, Action<DeviceFault>? faults = null)
     {
         _faults = faults ?? (static _ => { });
@@ -77,18 +77,18 @@ internal sealed class PciInventory
     }
 
     /// <summary>
-    /// Reads every PCI function, matches new ones, re-reads known ones, checks health and rebuilds the snapshots.
+    /// Reads every PCI function, matches new ones, re-reads known ones, checks health and rebuilds what is published.
     /// Throws IOException or UnauthorizedAccessException when <c>bus/pci/devices</c> cannot be listed.
-    /// Returns true when the snapshots changed.
+    /// Returns true when what is published changed.
     /// </summary>
     public bool Rescan()
     {
         RescanDevices();
         CheckAllHealth();
-        return RebuildSnapshots();
+        return RebuildPublished();
     }
 
-    /// <summary>One health poll; true when the snapshots changed.</summary>
+    /// <summary>One health poll; true when what is published changed.</summary>
     public bool Poll()
     {
         if (_resources.IsEmpty)
@@ -118,7 +118,7 @@ internal sealed class PciInventory
         }
 
         CheckAllHealth();
-        return RebuildSnapshots();
+        return RebuildPublished();
     }
 
     private void RescanDevices()
@@ -200,278 +200,6 @@ internal sealed class PciInventory
                 device.Resource = _resources[index].Name;
             }
         }
-    }
-
-    private void CheckAllHealth()
-    {
-        var missingShared = new List<string>[_resources.Length];
-        for (var i = 0; i < _resources.Length; i++)
-        {
-            missingShared[i] = [.. _resources[i].ExtraDeviceNodes.Where(node => !DeviceNodeExists(node))];
-        }
-
-        foreach (var device in _devices.Values)
-        {
-            CheckHealth(device, missingShared[device.ResourceIndex]);
-        }
-    }
-
-    private void CheckHealth(TrackedPciDevice device, List<string> missingSharedNodes)
-    {
-        var conditions = new Dictionary<string, string>(StringComparer.Ordinal);
-        var info = device.Info;
-        if (!Directory.Exists(info.Directory))
-        {
-            device.Present = false;
-            conditions[$"device {info.Address} removed from the PCI bus"] = PciFaultKind.Removed;
-        }
-        else
-        {
-            if (!device.Present)
-            {
-                // Back after a hot-plug without a listing change seen in between: read it again.
-                if (_scanner.ReadAt(info.Address, info.Directory, info.PciePath) is { } fresh)
-                {
-                    if (fresh.Vendor != info.Vendor || fresh.Device != info.Device || fresh.Class != info.Class)
-                    {
-                        device.Reset(fresh);
-                    }
-
-                    device.Info = info = fresh;
-                }
-
-                device.Present = true;
-            }
-
-            CheckDriver(device, conditions);
-            CheckAer(device);
-            foreach (var node in NodesFor(device.Info))
-            {
-                if (!DeviceNodeExists(node))
-                {
-                    conditions[$"device node {node} missing under {_devRoot}"] = PciFaultKind.DeviceNodeMissing;
-                }
-            }
-        }
-
-        foreach (var node in missingSharedNodes)
-        {
-            conditions[$"shared device node {node} missing under {_devRoot}"] = PciFaultKind.DeviceNodeMissing;
-        }
-
-        foreach (var old in device.Conditions.Keys)
-        {
-            if (!conditions.ContainsKey(old))
-            {
-                _ledger.ObserveCondition(device.Address, old, holds: false);
-            }
-        }
-
-        foreach (var (reason, kind) in conditions)
-        {
-            _ledger.ObserveCondition(device.Address, reason, holds: true);
-            if (!device.Conditions.ContainsKey(reason))
-            {
-                ReportFault(device, reason, kind);
-            }
-        }
-
-        device.Conditions = conditions;
-    }
-
-    private void CheckDriver(TrackedPciDevice device, Dictionary<string, string> conditions)
-    {
-        var info = device.Info;
-        var driver = _scanner.ReadDriver(info.Directory);
-        if (driver != info.Driver)
-        {
-            // A new driver brings other device nodes (vfio-pci, a DRM card): find them again.
-            device.Info = info = info with
-            {
-                Driver = driver,
-                CharDeviceNodes = _scanner.FindCharDeviceNodes(info.Address, info.Directory),
-            };
-        }
-
-        if (driver == device.BaselineDriver)
-        {
-            return;
-        }
-
-        var baseline = device.BaselineDriver ?? "none";
-        if (driver is null)
-        {
-            conditions[$"driver {baseline} unbound"] = PciFaultKind.DriverUnbound;
-            return;
-        }
-
-        var index = FirstMatch(info.Vendor, info.Device, info.Class, driver);
-        if (index < 0)
-        {
-            // The new driver fits no resource: the device stays where it was, unhealthy while it lasts.
-            conditions[$"driver changed from {baseline} to {driver}"] = PciFaultKind.DriverChanged;
-            return;
-        }
-
-        if (device.BaselineDriver is not null)
-        {
-            // A rebind is a fault event (the device was reset under its users), even where the device stays usable.
-            var reason = $"driver changed from {baseline} to {driver}";
-            _ledger.RecordEvent(device.Address, reason);
-            ReportFault(device, reason, PciFaultKind.DriverChanged);
-        }
-
-        device.BaselineDriver = driver;
-        device.ResourceIndex = index;
-        device.Resource = _resources[index].Name;
-        PciLog.DriverAccepted(_logger, info.Address, driver, _resources[index].Name);
-    }
-
-    private void CheckAer(TrackedPciDevice device)
-    {
-        if (_scanner.ReadAerFatal(device.Info.Directory) is not { } count)
-        {
-            return;
-        }
-
-        if (device.AerBaseline is { } before && count > before)
-        {
-            var reason = $"fatal AER errors rose from {before} to {count}";
-            _ledger.RecordEvent(device.Address, reason);
-            ReportFault(device, reason, PciFaultKind.AerFatal);
-        }
-
-        device.AerBaseline = count;
-    }
-
-    private void ReportFault(TrackedPciDevice device, string reason, string kind)
-    {
-        var resource = device.Resource;
-        PciLog.Fault(_logger, device.Address, resource, reason);
-        _faults(new DeviceFault(device.Address, kind, Resource: resource));
-    }
-
-    /// <summary>Builds the snapshots from what is known, without reading sysfs; true when they changed.</summary>
-    public bool RebuildSnapshots()
-    {
-        var byResource = new List<TrackedPciDevice>[_resources.Length];
-        for (var i = 0; i < byResource.Length; i++)
-        {
-            byResource[i] = [];
-        }
-
-        foreach (var device in _devices.Values)
-        {
-            byResource[device.ResourceIndex].Add(device);
-        }
-
-        var published = ImmutableArray.CreateBuilder<PublishedResource>(_resources.Length);
-        for (var i = 0; i < _resources.Length; i++)
-        {
-            var resource = _resources[i];
-            if (byResource[i].Count == 0 && _omitEmptyResources)
-            {
-                continue;
-            }
-
-            byResource[i].Sort(static (a, b) => string.CompareOrdinal(a.Address, b.Address));
-            var devices = byResource[i].Select(ToPhysicalDevice).ToImmutableArray();
-            var previous = Published.FirstOrDefault(s => s.ResourceName == resource.Name);
-            if (previous is not null && previous.Devices.SequenceEqual(devices))
-            {
-                published.Add(previous);
-                continue;
-            }
-
-            var labels = PciFeatureLabels.For(resource.Name, devices);
-            published.Add(new PublishedResource(resource.Name, devices, PcieTopology.BuildMatrix(devices)) { FeatureLabels = _ => labels });
-        }
-
-        var built = published.ToImmutable();
-        if (built.Length == Published.Length && built.Zip(Published).All(pair => ReferenceEquals(pair.First, pair.Second)))
-        {
-            return false;
-        }
-
-        Published = built;
-        return true;
-    }
-
-    private PhysicalDevice ToPhysicalDevice(TrackedPciDevice device)
-    {
-        var health = _ledger.Evaluate(device.Address, _recoverAfter, out var reason);
-        if (health == DeviceHealth.Healthy && device.LastHealth == DeviceHealth.Unhealthy)
-        {
-            PciLog.Recovered(_logger, device.Address, device.Resource);
-        }
-
-        device.LastHealth = health;
-        var info = device.Info;
-        if (device.Published is { } published && ReferenceEquals(device.PublishedInfo, info)
-            && published.Health == health && published.UnhealthyReason == reason
-            && ReferenceEquals(published.Environment[0].Key, device.EnvironmentVariable))
-        {
-            return published;
-        }
-
-        var attributes = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
-        attributes["vendor"] = $"0x{info.Vendor:x4}";
-        attributes["device"] = $"0x{info.Device:x4}";
-        attributes["class"] = $"0x{info.Class:x6}";
-        attributes["driver"] = info.Driver ?? "";
-        attributes["model"] = $"{info.Vendor:x4}:{info.Device:x4}";
-        AddIfKnown(attributes, "subsystemVendor", info.SubsystemVendor is { } sv ? $"0x{sv:x4}" : null);
-        AddIfKnown(attributes, "subsystemDevice", info.SubsystemDevice is { } sd ? $"0x{sd:x4}" : null);
-        AddIfKnown(attributes, "iommuGroup", info.IommuGroup);
-        AddIfKnown(attributes, "linkSpeed", info.LinkSpeed);
-        AddIfKnown(attributes, "linkWidth", info.LinkWidth);
-        device.PublishedInfo = info;
-        device.Published = new PhysicalDevice
-        {
-            Id = info.Address,
-            Health = health,
-            UnhealthyReason = reason,
-            NumaNode = info.NumaNode,
-            DeviceNodes = NodesFor(info),
-            Environment = [new(device.EnvironmentVariable, info.Address)],
-            PciAddress = info.Address,
-            PciePath = info.PciePath,
-            Attributes = attributes.ToImmutable(),
-        };
-        return device.Published;
-    }
-
-    private static void AddIfKnown(ImmutableSortedDictionary<string, string>.Builder attributes, string key, string? value)
-    {
-        if (!string.IsNullOrEmpty(value))
-        {
-            attributes[key] = value;
-        }
-    }
-
-    /// <summary>The host paths a container needs for the function: its character devices, plus VFIO's for vfio-pci.</summary>
-    private static ImmutableArray<string> NodesFor(PciFunctionInfo info)
-    {
-        if (info.Driver != VfioDriver)
-        {
-            return info.CharDeviceNodes;
-        }
-
-        var nodes = new List<string>(info.CharDeviceNodes.Length + 2);
-        nodes.AddRange(info.CharDeviceNodes);
-        nodes.Add("/dev/vfio/vfio");
-        if (info.IommuGroup is { } group)
-        {
-            nodes.Add("/dev/vfio/" + group);
-        }
-
-        return [.. nodes.Distinct(StringComparer.Ordinal)];
-    }
-
-    private bool DeviceNodeExists(string hostPath)
-    {
-        var relative = hostPath.StartsWith("/dev/", StringComparison.Ordinal) ? hostPath["/dev/".Length..] : hostPath.TrimStart('/');
-        return File.Exists(Path.Combine(_devRoot, relative));
     }
 
     private bool Matches(PciFunctionInfo info, string? driver) => FirstMatch(info.Vendor, info.Device, info.Class, driver) >= 0;

@@ -71,7 +71,7 @@ public sealed class PciSource : IDeviceSource
             else
             {
                 // No pci resources: nothing to read; this withdraws whatever was published before.
-                _inventory.RebuildSnapshots();
+                _inventory.RebuildPublished();
             }
 
             _sink.Publish(SourceKind.Pci, _inventory.Published);

@@ -41,7 +41,7 @@ internal sealed class TrackedPciDevice(PciFunctionInfo info, int resourceIndex, 
     /// <summary>Fault conditions that held at the last poll: reason text → <see cref="PciFaultKind"/>.</summary>
     public Dictionary<string, string> Conditions { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>Health in the last snapshot built (to log recoveries once).</summary>
+    /// <summary>Health when last published (to log recoveries once).</summary>
     public DeviceHealth LastHealth { get; set; } = DeviceHealth.Healthy;
 
     /// <summary>The device as last published, reused while neither <see cref="PublishedInfo"/> nor its health changed.</summary>

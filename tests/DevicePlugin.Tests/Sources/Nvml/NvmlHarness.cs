@@ -34,7 +34,7 @@ public sealed class NvmlHarness : IAsyncDisposable
             RetryInterval = TimeSpan.FromMilliseconds(50),
         };
         Options = configure is null ? options : configure(options);
-        Source = new NvmlSource(Options, Sink, Time, Logs);
+        Source = new NvmlSource(Options, Sink, Time, Logs, Metrics);
     }
 
     public FakeNvml Fake { get; }
@@ -51,6 +51,9 @@ public sealed class NvmlHarness : IAsyncDisposable
     public NvmlSourceOptions Options { get; }
 
     public RecordingInventorySink Sink { get; } = new(SourceKind.Nvml);
+
+    /// <summary>The gauges the source registers (the daemon's metrics in production).</summary>
+    public RecordingSourceMetrics Metrics { get; } = new();
 
     public ManualTimeProvider Time { get; } = new();
 

@@ -1,6 +1,7 @@
 using DevicePlugin.Configuration;
 using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
+using DevicePlugin.Tests.TestSupport;
 using static DevicePlugin.Tests.Sources.Nvml.NvmlHarness;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
@@ -91,6 +92,8 @@ public sealed class NvmlInitTests
         Assert.Equal([Uuid(0), Uuid(1)], Ids(snapshot));
         Assert.True(h.Source.IsRunning);
         Assert.True(h.Fake.Calls("nvmlInit_v2") >= 2);
+        // The retry logs its success just after the start-up published: wait for the line, then count it.
+        await Eventually.TrueAsync(() => h.Logs.CountContaining("NVML is available now") > 0, "the recovery is logged");
         Assert.Equal(1, h.Logs.CountContaining("NVML is available now"));
     }
 

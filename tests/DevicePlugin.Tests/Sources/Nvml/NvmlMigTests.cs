@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using DevicePlugin.Allocation;
 using DevicePlugin.Configuration;
@@ -159,39 +157,14 @@ public sealed class NvmlMigTests
     public async Task Single_advertises_nothing_when_it_cannot_and_the_log_and_a_metric_say_why(string config, string reason, string message)
     {
         var resource = $"test{Guid.NewGuid():N}.com/gpu";
-        var gauge = new ConcurrentDictionary<(string Resource, string Reason), int>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == "device_plugin" && instrument.Name == "nvml_mig_strategy_refused")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
-        {
-            string? r = null, why = null;
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "resource") r = tag.Value as string;
-                if (tag.Key == "reason") why = tag.Value as string;
-            }
-
-            if (r == resource)
-            {
-                gauge[(r, why!)] = value;
-            }
-        });
-        listener.Start();
-
         await using var h = Create(config);
         await h.ApplyAsync(Resource(name: resource, mig: MigStrategy.Single));
         var snapshot = Assert.Single(h.Sink.Latest);
-        listener.RecordObservableInstruments();
+        var gauge = h.Metrics.Read("nvml_mig_strategy_refused").Where(s => s.Labels[0] == resource).ToArray();
 
         Assert.Empty(snapshot.Devices);
         Assert.Equal(1, h.Logs.CountContaining($"resource {resource} (migStrategy single) advertises nothing: {message}"));
-        Assert.Equal(1, Assert.Single(gauge, kv => kv.Key.Reason == reason).Value);
+        Assert.Equal(1, Assert.Single(gauge, s => s.Labels[1] == reason).Value);
     }
 
     [Fact]

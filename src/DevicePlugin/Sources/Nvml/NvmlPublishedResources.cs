@@ -1,20 +1,21 @@
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
+using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// Turns the health monitor's state into the snapshots of one configured <c>nvml</c> resource, by its
+/// Turns the health monitor's state into the published resources of one configured <c>nvml</c> resource, by its
 /// <c>migStrategy</c>: <c>none</c> advertises the GPUs that are not in MIG mode; <c>single</c> advertises every MIG
 /// device under the resource's name when every GPU is in MIG mode with one profile, the whole GPUs when none is, and
 /// otherwise nothing (with the reason); <c>mixed</c> advertises the whole GPUs under the name and one derived resource
 /// per MIG profile, <c>&lt;domain&gt;/mig-&lt;profile&gt;</c>. Devices only: replicas, naming and the other options are
 /// the policy the manager joins in.
 /// </summary>
-internal static class NvmlResourceSnapshots
+internal static class NvmlPublishedResources
 {
-    /// <summary>The snapshots; <paramref name="refusal"/> says why a <c>single</c> resource advertises nothing.</summary>
+    /// <summary>The published resources; <paramref name="refusal"/> says why a <c>single</c> resource advertises nothing.</summary>
     public static IEnumerable<PublishedResource> Build(NvmlHealthState state, ResourceRequest resource, out NvmlMigRefusal? refusal)
     {
         refusal = null;
@@ -52,8 +53,70 @@ internal static class NvmlResourceSnapshots
         }
     }
 
+    /// <summary>
+    /// Every published resource of the configured resources (by their <c>migStrategy</c>), logging a <c>single</c>
+    /// resource that starts or stops refusing (against <paramref name="before"/>); empty while NVML is not running.
+    /// </summary>
+    public static ImmutableArray<PublishedResource> BuildAll(NvmlSession? session, ImmutableArray<ResourceRequest> resources,
+        ImmutableDictionary<string, NvmlMigRefusal> before, ILogger logger, out ImmutableDictionary<string, NvmlMigRefusal> refusals)
+    {
+        refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
+        var snapshots = ImmutableArray.CreateBuilder<PublishedResource>();
+        if (session is not null && !resources.IsDefaultOrEmpty)
+        {
+            var state = session.Monitor.State;
+            foreach (var resource in resources)
+            {
+                snapshots.AddRange(Build(state, resource, out var refusal));
+                var refusedBefore = before.GetValueOrDefault(resource.Name);
+                if (refusal is not null)
+                {
+                    refusals = refusals.SetItem(resource.Name, refusal);
+                    if (refusedBefore?.Message != refusal.Message)
+                    {
+                        NvmlLog.MigSingleRefused(logger, resource.Name, refusal.Message);
+                    }
+                }
+                else if (refusedBefore is not null)
+                {
+                    NvmlLog.MigSingleAccepted(logger, resource.Name, $"{snapshots[^1].Devices.Length} device(s)");
+                }
+            }
+        }
+
+        var first = session is null || resources.IsDefaultOrEmpty ? -1 : IndexOf(snapshots, resources[0].Name);
+        if (first >= 0)
+        {
+            // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
+            // Replicas come from the policy: the labels are finished when the manager joins it in.
+            var set = session!.Monitor.State.Set;
+            var strategy = resources[0].MigStrategy;
+            var labelled = snapshots[first];
+            snapshots[first] = new PublishedResource(labelled.ResourceName, labelled.Devices, labelled.Topology,
+                labelled.SharedDeviceNodes, labelled.ConfiguredName)
+            {
+                FeatureLabels = policy => NvmlFeatureLabels.For(session, set, policy.Replicas, strategy),
+            };
+        }
+
+        return snapshots.ToImmutable();
+    }
+
+    private static int IndexOf(ImmutableArray<PublishedResource>.Builder snapshots, string name)
+    {
+        for (var i = 0; i < snapshots.Count; i++)
+        {
+            if (snapshots[i].ResourceName == name)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>Why <c>single</c> cannot advertise this set, or null when it can.</summary>
-    private static NvmlMigRefusal? SingleRefusal(NvmlGpuSet set, int wholeCount)
+    public static NvmlMigRefusal? SingleRefusal(NvmlGpuSet set, int wholeCount)
     {
         var migCount = set.Gpus.Length - wholeCount;
         if (migCount == 0)
