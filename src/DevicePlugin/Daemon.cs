@@ -126,7 +126,7 @@ public sealed class Daemon : IAsyncDisposable
             {
                 // Address in use, not on this host, or not ours to bind: fatal like a source that cannot start, unless
                 // told to serve what it can.
-                var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {e.Message}";
+                var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {OsErrorText.Of(e)}";
                 DaemonLog.MetricsFailed(_logger, message);
                 if (_options.FailOnInitError)
                 {

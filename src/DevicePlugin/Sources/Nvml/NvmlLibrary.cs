@@ -2,6 +2,7 @@
 // marshalling and missing-symbol handling; one file keeps the ABI in one place (facts/nvml-abi.md).
 using System.Runtime.InteropServices;
 using System.Text;
+using DevicePlugin.Cli;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
@@ -157,12 +158,12 @@ internal sealed unsafe class NvmlLibrary : IDisposable
             // No such file: no NVIDIA driver on this node. A file that is there but does not load is an error.
             var absent = !path.Contains('/', StringComparison.Ordinal) || !File.Exists(path);
             throw new SourceInitException(
-                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?){notFoundHint}: {e.Message}",
+                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?){notFoundHint}: {OsErrorText.LoaderError(path, e)}",
                 e, noHardware: absent);
         }
         catch (BadImageFormatException e)
         {
-            throw new SourceInitException($"NVML library {path} is not a loadable shared library: {e.Message}", e);
+            throw new SourceInitException($"NVML library {path} is not a loadable shared library: {OsErrorText.LoaderError(path, e)}", e);
         }
 
         try
