@@ -43,6 +43,12 @@ public sealed class Daemon : IAsyncDisposable
     private ConfigFileWatcher? _configWatcher;
     private PodResourcesPoller? _podResources;
     private int _stopped;
+    private readonly CancellationTokenSource _startupDone = new();
+    private Task _afterStartup = Task.CompletedTask;
+    private readonly MemoryTrimmer _trimmer;
+
+    /// <summary>How long start-up waits for every resource to register before it starts what registration does not need.</summary>
+    private static readonly TimeSpan StartupWindow = TimeSpan.FromSeconds(5);
     private bool _started;
 
     public Daemon(DaemonOptions options, PluginConfig config, ILoggerFactory loggers, TimeProvider? time = null, SourceFactory? sources = null)
@@ -64,6 +70,7 @@ public sealed class Daemon : IAsyncDisposable
         _manager = new ResourceManager(
             new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock }, view);
         _loops = new LoopHealth(_metrics.Registry);
+        _trimmer = new MemoryTrimmer(loggers.CreateLogger<MemoryTrimmer>(), _loops);
         _manager.UseLoopHealth(_loops);
         _status = new SourceStatus(_manager, _metrics);
         _cdi = new CdiSpecObserver(config.Cdi, loggers);
@@ -119,7 +126,7 @@ public sealed class Daemon : IAsyncDisposable
             {
                 // Address in use, not on this host, or not ours to bind: fatal like a source that cannot start, unless
                 // told to serve what it can.
-                var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {e.Message}";
+                var message = $"cannot serve metrics on --metrics-address {_options.MetricsAddress}: {OsErrorText.Of(e)}";
                 DaemonLog.MetricsFailed(_logger, message);
                 if (_options.FailOnInitError)
                 {
@@ -128,27 +135,70 @@ public sealed class Daemon : IAsyncDisposable
             }
         }
 
-        // One server for every resource socket and the metrics listener; sockets are added to it as they open.
-        await _host.StartAsync(_manager.Context, new MetricsEndpoint(_metrics.Registry,
-            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail), cancellationToken);
-
-        if (_options.PodResourcesSocket.Length > 0)
+        // One server for every resource socket and the metrics listener, built and started beside the sources: a
+        // socket bound before it runs keeps its connections (the kubelet's dial-back) queued until it does.
+        var hostStarted = Task.Run(() => _host.StartAsync(_manager.Context, new MetricsEndpoint(_metrics.Registry,
+            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail), cancellationToken),
+            CancellationToken.None);
+        try
         {
-            _podResources = new PodResourcesPoller(_options.PodResourcesSocket, _time, _loggers.CreateLogger<PodResourcesPoller>());
-            _metrics.Holders = _podResources;
-            _podResources.Start();
+            if (_options.PodResourcesSocket.Length > 0)
+            {
+                // Polled from when start-up is done (AfterStartupAsync); a scrape before that asks it directly.
+                _podResources = new PodResourcesPoller(_options.PodResourcesSocket, _time, _loggers.CreateLogger<PodResourcesPoller>());
+                _metrics.Holders = _podResources;
+            }
+
+            _manager.Start();
+            await ApplySourcesAsync(Config, startup: true, cancellationToken);
+            _kubeletWatcher = new KubeletDirectoryWatcher(_options.KubeletDirectory, CheckKubeletDirectory,
+                logger: _loggers.CreateLogger<KubeletDirectoryWatcher>(), health: _loops);
+            _kubeletWatcher.Start();
+            if (_options.ConfigPath is { } path)
+            {
+                _configWatcher = new ConfigFileWatcher(path, read => ApplyReadAsync(path, read, CancellationToken.None),
+                    _loggers.CreateLogger<ConfigFileWatcher>(), _loops);
+                _configWatcher.Start();
+            }
+        }
+        catch
+        {
+            await hostStarted.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
         }
 
-        _manager.Start();
-        await ApplySourcesAsync(Config, startup: true, cancellationToken);
-        _kubeletWatcher = new KubeletDirectoryWatcher(_options.KubeletDirectory, CheckKubeletDirectory,
-            logger: _loggers.CreateLogger<KubeletDirectoryWatcher>(), health: _loops);
-        _kubeletWatcher.Start();
-        if (_options.ConfigPath is { } path)
+        await hostStarted;
+        _afterStartup = AfterStartupAsync(_startupDone.Token);
+    }
+
+    /// <summary>
+    /// What registration does not need waits until every resource has registered (or 5 s have passed, when the
+    /// kubelet is away): the PodResources poll, and returning start-up's garbage to the system (then after each burst: MemoryTrimmer).
+    /// </summary>
+    private async Task AfterStartupAsync(CancellationToken token)
+    {
+        try
         {
-            _configWatcher = new ConfigFileWatcher(path, read => ApplyReadAsync(path, read, CancellationToken.None),
-                _loggers.CreateLogger<ConfigFileWatcher>(), _loops);
-            _configWatcher.Start();
+            var deadline = Task.Delay(StartupWindow, _time, token);
+            while (true)
+            {
+                var next = _manager.Context.Registrations.Next;
+                if (_manager.AllRegistered || deadline.IsCompleted)
+                {
+                    break;
+                }
+
+                await Task.WhenAny(next, deadline);
+            }
+
+            token.ThrowIfCancellationRequested();
+            _podResources?.Start();
+            _trimmer.Trim();
+            _trimmer.Start();
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping before start-up was done.
         }
     }
 
@@ -297,6 +347,9 @@ public sealed class Daemon : IAsyncDisposable
         }
 
         DaemonLog.Stopping(_logger);
+        await _startupDone.CancelAsync();
+        await _afterStartup;
+        await _trimmer.DisposeAsync();
         if (_configWatcher is not null)
         {
             await _configWatcher.DisposeAsync();
@@ -332,5 +385,6 @@ public sealed class Daemon : IAsyncDisposable
         _instanceLock.Dispose();
         _metrics.Dispose();
         _applyLock.Dispose();
+        _startupDone.Dispose();
     }
 }

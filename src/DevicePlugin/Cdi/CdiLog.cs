@@ -16,9 +16,9 @@ internal static partial class CdiLog
     [LoggerMessage(EventId = 5004, Level = LogLevel.Error, Message = "No CDI spec for {Resource}: {Problem}")]
     public static partial void SpecRefused(ILogger logger, string resource, string problem);
 
-    [LoggerMessage(EventId = 5005, Level = LogLevel.Error, Message = "Cannot write CDI spec {Path} for {Resource}")]
-    public static partial void WriteFailed(ILogger logger, Exception exception, string path, string resource);
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Error, Message = "Cannot write CDI spec {Path} for {Resource}: {Reason}")]
+    public static partial void WriteFailed(ILogger logger, Exception exception, string path, string resource, string reason);
 
-    [LoggerMessage(EventId = 5006, Level = LogLevel.Error, Message = "Cannot remove CDI spec {Path} of {Resource}")]
-    public static partial void RemoveFailed(ILogger logger, Exception exception, string path, string resource);
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Error, Message = "Cannot remove CDI spec {Path} of {Resource}: {Reason}")]
+    public static partial void RemoveFailed(ILogger logger, Exception exception, string path, string resource, string reason);
 }

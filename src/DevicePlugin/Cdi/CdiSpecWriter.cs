@@ -1,3 +1,4 @@
+using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
 using Microsoft.Extensions.Logging;
@@ -110,7 +111,7 @@ public sealed class CdiSpecWriter
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                CdiLog.WriteFailed(_logger, e, path, snapshot.ResourceName);
+                CdiLog.WriteFailed(_logger, e, path, snapshot.ResourceName, OsErrorText.Of(e));
                 return CdiWriteResult.Failed;
             }
 
@@ -157,7 +158,7 @@ public sealed class CdiSpecWriter
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            CdiLog.RemoveFailed(_logger, e, path, resourceName);
+            CdiLog.RemoveFailed(_logger, e, path, resourceName, OsErrorText.Of(e));
             return false;
         }
     }

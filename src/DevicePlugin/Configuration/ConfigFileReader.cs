@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using DevicePlugin.Cli;
 
 namespace DevicePlugin.Configuration;
 
@@ -50,7 +51,7 @@ public static partial class ConfigFileReader
             case FileKind.Regular or FileKind.Unknown:
                 break;
             case FileKind.Missing:
-                throw Unreadable(path, "no such file");
+                throw Unreadable(path, OsErrorText.Errno(2));
             case var other:
                 throw Unreadable(path, $"is a {Describe(other)}, not a regular file");
         }
@@ -83,25 +84,14 @@ public static partial class ConfigFileReader
 
             return buffer.AsSpan(0, total).ToArray();
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Unreadable(path, "no such file");
-        }
-        catch (DirectoryNotFoundException)
-        {
-            throw Unreadable(path, "no such file (a directory on the path is missing)");
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw Unreadable(path, "permission denied");
-        }
-        catch (IOException e)
-        {
-            throw Unreadable(path, $"read error: {e.Message}");
+            // The OS error from the exception's type and errno: the runtime's own message may be a resource key.
+            throw Unreadable(path, OsErrorText.Of(e));
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
-            throw Unreadable(path, e.Message);
+            throw Unreadable(path, $"not a usable file path ({e.GetType().Name})");
         }
     }
 

@@ -53,6 +53,7 @@ internal sealed class KubeletRegistrar(ResourceServerContext context, ResourceRe
 
         registration.Registered(kubelet);
         context.Metrics.Registration(resourceName, ok: true);
+        context.Registrations.Notify();
         KubeletLog.Registered(logger, resourceName, snapshot.Advertised.Length, endpoint,
             (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }

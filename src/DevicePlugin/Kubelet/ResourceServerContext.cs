@@ -14,6 +14,9 @@ public sealed record ResourceServerContext(
 {
     public string KubeletSocket => Path.Combine(KubeletDirectory, "kubelet.sock");
 
+    /// <summary>Notified each time a resource registers with the kubelet.</summary>
+    public Api.ChangeSignal Registrations { get; } = new();
+
     /// <summary>When set, no socket is created in the directory unless this process holds its instance lock.</summary>
     public KubeletDirectoryLock? DirectoryLock { get; init; }
 }

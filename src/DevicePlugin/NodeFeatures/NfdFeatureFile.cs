@@ -1,4 +1,5 @@
 using System.Text;
+using DevicePlugin.Cli;
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
 using Microsoft.Extensions.Logging;
@@ -64,7 +65,7 @@ public sealed class NfdFeatureFile : IResourceObserver
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            NodeFeaturesLog.WriteFailed(_logger, _path, e.Message);
+            NodeFeaturesLog.WriteFailed(_logger, _path, OsErrorText.Of(e));
         }
     }
 
@@ -137,11 +138,12 @@ public sealed class NfdFeatureFile : IResourceObserver
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(temporary);
-            if (_lastError != e.Message)
+            var reason = OsErrorText.Of(e);
+            if (_lastError != reason)
             {
                 // One line per kind of failure, not one per change: the next change tries again.
-                _lastError = e.Message;
-                NodeFeaturesLog.WriteFailed(_logger, _path, e.Message);
+                _lastError = reason;
+                NodeFeaturesLog.WriteFailed(_logger, _path, reason);
             }
         }
     }

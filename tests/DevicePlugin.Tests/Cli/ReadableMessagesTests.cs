@@ -40,7 +40,7 @@ public sealed partial class ReadableMessagesTests
     }
 
     [Theory]
-    [InlineData("missing.yaml", "no such file")]
+    [InlineData("missing.yaml", "No such file or directory")]
     [InlineData(".", "is a directory, not a regular file")]
     public async Task An_unreadable_config_file_is_one_line_naming_the_path_and_why(string name, string why)
     {

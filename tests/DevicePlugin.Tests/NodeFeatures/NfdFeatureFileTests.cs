@@ -74,6 +74,7 @@ public sealed partial class NfdFeatureFileTests
             Assert.Equal(("12", "5", "12.5"), (labels["nvidia.com/cuda.runtime-version.major"],
                 labels["nvidia.com/cuda.runtime-version.minor"], labels["nvidia.com/cuda.runtime-version.full"]));
             Assert.Equal("true", labels["nvidia.com/mig.capable"]);
+            await Eventually.TrueAsync(() => Writes(node) >= 1, "the write is logged");
             Assert.Equal(1, Writes(node));
 
             // A change that alters no label (preStart) leaves the file alone ...
@@ -90,6 +91,10 @@ public sealed partial class NfdFeatureFileTests
             labels = ReadLabels(file);
             Assert.Equal(("4", "time-slicing", "NVIDIA-H100-80GB-HBM3-SHARED"),
                 (labels["nvidia.com/gpu.replicas"], labels["nvidia.com/gpu.sharing-strategy"], labels["nvidia.com/gpu.product"]));
+
+            // The write is logged just after the rename that the test saw: wait for the line, then count.
+            await Eventually.TrueAsync(() => Writes(node) >= 2, "the rewrite is logged");
+            await node.Daemon.Resources.WaitForAppliedAsync(CancellationToken.None);
             Assert.Equal(2, Writes(node));
             Assert.Equal(["device-plugin"], Directory.GetFiles(Path.GetDirectoryName(file)!).Select(Path.GetFileName));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(file));

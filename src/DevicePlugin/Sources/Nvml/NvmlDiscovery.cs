@@ -2,6 +2,7 @@
 // MIG strategies (none, single, mixed) decide on the result of that walk.
 using System.Collections.Immutable;
 using System.Globalization;
+using DevicePlugin.Cli;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
@@ -361,11 +362,11 @@ internal static class NvmlDiscovery
         }
         catch (IOException e)
         {
-            NvmlLog.NumaNodeUnreadable(logger, path, e.Message);
+            NvmlLog.NumaNodeUnreadable(logger, path, OsErrorText.Of(e));
         }
         catch (UnauthorizedAccessException e)
         {
-            NvmlLog.NumaNodeUnreadable(logger, path, e.Message);
+            NvmlLog.NumaNodeUnreadable(logger, path, OsErrorText.Of(e));
         }
 
         return null;

@@ -2,6 +2,7 @@
 // marshalling and missing-symbol handling; one file keeps the ABI in one place (facts/nvml-abi.md).
 using System.Runtime.InteropServices;
 using System.Text;
+using DevicePlugin.Cli;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
@@ -140,16 +141,6 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         && _deviceGetComputeInstanceId != null && _deviceGetAttributes != null;
 
     /// <summary>
-    /// The dynamic loader's own words (<c>dlerror</c>: the path and the OS error), which .NET puts on the last line of
-    /// its several-line message; the message itself when it has no such line.
-    /// </summary>
-    private static string LoaderError(DllNotFoundException e)
-    {
-        var lines = e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return lines.Length == 0 ? e.GetType().Name : lines[^1];
-    }
-
-    /// <summary>
     /// Loads the library and binds its functions. Throws <see cref="SourceInitException"/> when the file cannot be
     /// loaded or lacks a required function; logs each missing optional function once. <paramref name="notFoundHint"/>
     /// is appended to the message when the file cannot be loaded (where else it was looked for).
@@ -167,12 +158,12 @@ internal sealed unsafe class NvmlLibrary : IDisposable
             // No such file: no NVIDIA driver on this node. A file that is there but does not load is an error.
             var absent = !path.Contains('/', StringComparison.Ordinal) || !File.Exists(path);
             throw new SourceInitException(
-                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?){notFoundHint}: {LoaderError(e)}",
+                $"NVML library {path} could not be loaded (is the NVIDIA driver installed and --nvml-library right?){notFoundHint}: {OsErrorText.LoaderError(path, e)}",
                 e, noHardware: absent);
         }
         catch (BadImageFormatException e)
         {
-            throw new SourceInitException($"NVML library {path} is not a loadable shared library: {e.Message}", e);
+            throw new SourceInitException($"NVML library {path} is not a loadable shared library: {OsErrorText.LoaderError(path, e)}", e);
         }
 
         try

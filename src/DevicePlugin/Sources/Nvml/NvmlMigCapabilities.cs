@@ -1,4 +1,5 @@
 using System.Globalization;
+using DevicePlugin.Cli;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
@@ -101,7 +102,7 @@ internal sealed class NvmlMigCapabilities
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            NvmlLog.MigCapabilityUnreadable(logger, path, e.Message);
+            NvmlLog.MigCapabilityUnreadable(logger, path, OsErrorText.Of(e));
             return null;
         }
     }

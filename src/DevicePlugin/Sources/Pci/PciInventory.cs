@@ -1,8 +1,9 @@
-using DevicePlugin.Sources.Sysfs;
 using System.Collections.Immutable;
+using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
 using DevicePlugin.Health;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources.Sysfs;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Pci;
@@ -106,11 +107,11 @@ internal sealed partial class PciInventory
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 ListingFailures++;
-                ListingError = e.Message;
+                ListingError = OsErrorText.Of(e);
                 if (!_listingUnreadable)
                 {
                     _listingUnreadable = true;
-                    PciLog.ListingUnreadable(_logger, _scanner.Listing, e.Message);
+                    PciLog.ListingUnreadable(_logger, _scanner.Listing, ListingError);
                 }
 
                 _listingFingerprint = fingerprint;
