@@ -82,7 +82,7 @@ public sealed class PluginWebHost : IAsyncDisposable
         {
             k.Listen(_resources, o => o.Protocols = HttpProtocols.Http2);
             k.Listen(_monitoring, o => o.Protocols = HttpProtocols.Http1);
-            k.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
+            KestrelLimits.Apply(k);
         });
         builder.Services.AddGrpc(o =>
         {
