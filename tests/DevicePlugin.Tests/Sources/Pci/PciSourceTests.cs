@@ -98,11 +98,12 @@ public sealed class PciSourceTests : IAsyncLifetime
         using var logs = new RecordingLoggerProvider();
         using var loggers = new LoggerFactory([logs]);
         var sink = new RecordingInventorySink(SourceKind.Pci);
-        await using var source = new PciSource(Options(_node.Sys), sink, _time, loggers, loops);
+        var time = new ManualTimeProvider(); // the fixture's source polls too: the fault must be this source's alone
+        await using var source = new PciSource(Options(_node.Sys), sink, time, loggers, loops);
         await source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources, isDefault: true), CancellationToken.None);
 
         // Every poll reads the clock (is a rescan due?): the next reading throws.
-        _time.ThrowOnNextRead(new InvalidOperationException("injected clock fault"));
+        time.ThrowOnNextRead(new InvalidOperationException("injected clock fault"));
         await Eventually.TrueAsync(() => logs.Contains("background loop pci-poll: a pass failed (InvalidOperationException: injected clock fault)"),
             "the failed poll is logged");
         var metrics = await Nvml.NvmlHealthLoopTests.LoopMetricsAsync(registry);
