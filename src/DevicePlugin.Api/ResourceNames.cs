@@ -11,24 +11,24 @@ public static partial class ResourceNames
         var slash = name.IndexOf('/', StringComparison.Ordinal);
         if (slash <= 0 || slash != name.LastIndexOf('/'))
         {
-            return $"resource name \"{name}\" must have the form domain/name";
+            return $"resource name \"{Quote(name)}\" must have the form domain/name";
         }
 
         var domain = name[..slash];
         var local = name[(slash + 1)..];
         if (domain == "kubernetes.io" || domain.EndsWith(".kubernetes.io", StringComparison.Ordinal) || domain == "requests")
         {
-            return $"resource name \"{name}\" may not use the {domain} domain";
+            return $"resource name \"{Quote(name)}\" may not use the {domain} domain";
         }
 
         if (domain.Length > 253 || !DomainPattern().IsMatch(domain))
         {
-            return $"resource name \"{name}\" has an invalid domain \"{domain}\" (lower-case DNS subdomain expected)";
+            return $"resource name \"{Quote(name)}\" has an invalid domain \"{Quote(domain)}\" (lower-case DNS subdomain expected)";
         }
 
         if (local.Length is 0 or > 63 || !NamePattern().IsMatch(local))
         {
-            return $"resource name \"{name}\" has an invalid name part \"{local}\" (at most 63 characters of [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)";
+            return $"resource name \"{Quote(name)}\" has an invalid name part \"{Quote(local)}\" (at most 63 characters of [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)";
         }
 
         return null;
@@ -39,4 +39,7 @@ public static partial class ResourceNames
 
     [GeneratedRegex("^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")]
     private static partial Regex NamePattern();
+
+    /// <summary>At most the first 128 characters of a name from outside, then <c>…</c>: messages stay one short line.</summary>
+    private static string Quote(string text) => text.Length <= 128 ? text : string.Concat(text.AsSpan(0, 128), "…");
 }

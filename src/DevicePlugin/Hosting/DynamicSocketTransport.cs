@@ -51,6 +51,12 @@ public sealed class DynamicSocketTransport : IConnectionListenerFactory, IConnec
     /// hands them to Kestrel through <paramref name="endpoint"/>, each with <paramref name="feature"/> set.
     /// </summary>
     public SocketAcceptor Add<TFeature>(EndPoint endpoint, Socket listening, TFeature feature, string name)
+        where TFeature : class =>
+        Add(endpoint, listening, feature, name, accept: null);
+
+    /// <summary>As above; <paramref name="accept"/> (for tests) stands in for the listening socket's accept.</summary>
+    internal SocketAcceptor Add<TFeature>(EndPoint endpoint, Socket listening, TFeature feature, string name,
+        Func<CancellationToken, ValueTask<Socket>>? accept)
         where TFeature : class
     {
         if (!CanBind(endpoint))
@@ -63,7 +69,7 @@ public sealed class DynamicSocketTransport : IConnectionListenerFactory, IConnec
             var connection = _connections.Create(s);
             connection.Features.Set(feature);
             return connection;
-        }, ((DynamicEndPoint)endpoint).Accepted.Writer, _logger);
+        }, ((DynamicEndPoint)endpoint).Accepted.Writer, _logger, accept);
         acceptor.Start();
         return acceptor;
     }

@@ -17,6 +17,7 @@ public sealed class SocketAcceptor : IAsyncDisposable
     private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(1);
 
     private readonly Socket _listening;
+    private readonly Func<CancellationToken, ValueTask<Socket>> _accept;
     private readonly string _name;
     private readonly Func<Socket, ConnectionContext> _create;
     private readonly ChannelWriter<ConnectionContext> _accepted;
@@ -26,9 +27,10 @@ public sealed class SocketAcceptor : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
 
     internal SocketAcceptor(Socket listening, string name, Func<Socket, ConnectionContext> create,
-        ChannelWriter<ConnectionContext> accepted, ILogger logger)
+        ChannelWriter<ConnectionContext> accepted, ILogger logger, Func<CancellationToken, ValueTask<Socket>>? accept = null)
     {
         _listening = listening;
+        _accept = accept ?? listening.AcceptAsync;
         _name = name;
         _create = create;
         _accepted = accepted;
@@ -50,7 +52,7 @@ public sealed class SocketAcceptor : IAsyncDisposable
             Socket accepted;
             try
             {
-                accepted = await _listening.AcceptAsync(token);
+                accepted = await _accept(token);
             }
             catch (OperationCanceledException)
             {
