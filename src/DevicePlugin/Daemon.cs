@@ -145,7 +145,7 @@ public sealed class Daemon : IAsyncDisposable
             if (_options.PodResourcesSocket.Length > 0)
             {
                 // Polled from when start-up is done (AfterStartupAsync); a scrape before that asks it directly.
-                _podResources = new PodResourcesPoller(_options.PodResourcesSocket, _time, _loggers.CreateLogger<PodResourcesPoller>());
+                _podResources = new PodResourcesPoller(_options.PodResourcesSocket, _time, _loggers.CreateLogger<PodResourcesPoller>(), _loops);
                 _metrics.Holders = _podResources;
             }
 
@@ -290,7 +290,7 @@ public sealed class Daemon : IAsyncDisposable
                     var failFast = _options.FailOnInitError && !config.IsDefault;
                     try
                     {
-                        source = _sourceFactory(kind, new SourceContext(_status, _options, failFast, _loggers, _time, _metrics));
+                        source = _sourceFactory(kind, new SourceContext(_status, _options, failFast, _loggers, _time, _metrics, _loops));
                     }
                     catch (SourceInitException e)
                     {

@@ -1,10 +1,11 @@
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
-using DevicePlugin.Sources;
 using DevicePlugin.Sources.Nvml;
 using DevicePlugin.Sources.Pci;
 using DevicePlugin.Sources.Simulated;
+using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin;
@@ -14,10 +15,11 @@ public delegate IDeviceSource SourceFactory(SourceKind kind, SourceContext conte
 
 /// <summary>
 /// What a daemon gives each source it creates: where to publish, its options, whether a start failure is fatal, its
-/// loggers and clock, and its own metrics (never a process-wide meter).
+/// loggers and clock, its own metrics (never a process-wide meter) and where its background loops report failures.
 /// </summary>
 public sealed record SourceContext(
-    IInventorySink Sink, DaemonOptions Options, bool FailOnInitError, ILoggerFactory Loggers, TimeProvider Time, ISourceMetrics Metrics);
+    IInventorySink Sink, DaemonOptions Options, bool FailOnInitError, ILoggerFactory Loggers, TimeProvider Time, ISourceMetrics Metrics,
+    LoopHealth? Loops = null);
 
 /// <summary>
 /// Where sources are registered: the factory for each <see cref="SourceKind"/> and the configuration used without
@@ -53,10 +55,10 @@ public static class DeviceSources
                 ProcRoot = context.Options.ProcRoot,
                 FailOnInitError = context.FailOnInitError,
             },
-            context.Sink, context.Time, context.Loggers, context.Metrics),
+            context.Sink, context.Time, context.Loggers, context.Metrics, context.Loops),
         SourceKind.Pci => new PciSource(
             new PciSourceOptions { SysfsRoot = context.Options.SysfsRoot, DevRoot = context.Options.DevRoot },
-            context.Sink, context.Time, context.Loggers),
+            context.Sink, context.Time, context.Loggers, context.Loops),
         _ => throw new SourceInitException($"the {kind.ToConfigName()} source is not available in this build"),
     };
 }

@@ -4,9 +4,9 @@ namespace DevicePlugin.Cli;
 
 /// <summary>
 /// The operating system's error behind an exception, as a person reads it: the C library's own text for the errno
-/// and its name, e.g. <c>No such file or directory (ENOENT)</c>. Built from the exception's type and errno, never
-/// from the runtime's message: the daemon is published with <c>UseSystemResourceKeys</c>, under which the runtime's
-/// messages are resource keys such as <c>IO_FileNotFound_FileName</c>.
+/// and its name, e.g. <c>No such file or directory (ENOENT)</c>. Built from the exception's type and errno, not from
+/// the runtime's message, which names the path a second time, differs between runtime versions, and under
+/// <c>UseSystemResourceKeys</c> is a resource key such as <c>IO_FileNotFound_FileName</c>.
 /// </summary>
 public static class OsErrorText
 {

@@ -23,7 +23,8 @@ public sealed class BackgroundLoop : IAsyncDisposable
 
     /// <param name="name">names the loop in logs, /readyz and the metric</param>
     /// <param name="pass">one pass of work</param>
-    /// <param name="period">a pass also runs this long after the last one without a wake; null: only on wakes</param>
+    /// <param name="period">a pass also runs this long after the last one without a wake; null: only on wakes; zero (with
+    /// <see cref="StartOnThread"/>): one pass after another</param>
     /// <param name="retryAfter">after a failed pass, the next one runs at the latest this long after (default 1 s)</param>
     public BackgroundLoop(string name, Func<CancellationToken, Task> pass, ILogger logger, LoopHealth? health = null,
         TimeSpan? period = null, TimeSpan? retryAfter = null)
@@ -58,6 +59,33 @@ public sealed class BackgroundLoop : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the loop on a thread of its own, for a pass that blocks its caller (a native wait such as
+    /// <c>nvmlEventSetWait</c>); each pass runs synchronously there. With a zero period the passes follow one another
+    /// at once (the pass itself waits); a failed pass is still followed by <c>retryAfter</c>.
+    /// </summary>
+    public void StartOnThread()
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                RunBlocking();
+            }
+            finally
+            {
+                ended.TrySetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = _name,
+        };
+        _loop = ended.Task;
+        thread.Start();
+    }
+
     private async Task RunAsync()
     {
         var token = _stop.Token;
@@ -73,11 +101,10 @@ public sealed class BackgroundLoop : IAsyncDisposable
                 break;
             }
 
+            Exception? failure = null;
             try
             {
                 await _pass(token);
-                wait = _period;
-                _health?.Succeeded(_name);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
@@ -85,17 +112,67 @@ public sealed class BackgroundLoop : IAsyncDisposable
             }
             catch (Exception e)
             {
-                // Log and carry on: one bad pass must never end hot reload, resource updates or restart detection.
-                _health?.Failed(_name, e);
-                HostingLog.PassFailed(_logger, _name, e.GetType().Name, e.Message, (long)_retryAfter.TotalMilliseconds);
-                if (_logger.IsEnabled(LogLevel.Debug))
-                {
-                    HostingLog.PassFailedDetail(_logger, _name, e);
-                }
-
-                wait = _period == Timeout.InfiniteTimeSpan || _period > _retryAfter ? _retryAfter : _period;
+                failure = e;
             }
+
+            wait = Completed(failure);
         }
+    }
+
+    private void RunBlocking()
+    {
+        var token = _stop.Token;
+        var wait = _period;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                if (wait != TimeSpan.Zero)
+                {
+                    _signal.Wait(wait, token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            Exception? failure = null;
+            try
+            {
+                _pass(token).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+
+            wait = Completed(failure);
+        }
+    }
+
+    /// <summary>Records how a pass ended and returns how long to wait before the next one.</summary>
+    private TimeSpan Completed(Exception? failure)
+    {
+        if (failure is null)
+        {
+            _health?.Succeeded(_name);
+            return _period;
+        }
+
+        // Log and carry on: one bad pass must never end hot reload, resource updates, health or restart detection.
+        _health?.Failed(_name, failure);
+        HostingLog.PassFailed(_logger, _name, failure.GetType().Name, failure.Message, (long)_retryAfter.TotalMilliseconds);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            HostingLog.PassFailedDetail(_logger, _name, failure);
+        }
+
+        return _period == Timeout.InfiniteTimeSpan || _period == TimeSpan.Zero || _period > _retryAfter ? _retryAfter : _period;
     }
 
     /// <summary>Stops the loop and waits for the pass in progress to end.</summary>

@@ -17,6 +17,4 @@ internal static partial class MetricsLog
     [LoggerMessage(4011, LogLevel.Warning, "PodResources {Socket} not answering ({Why}): no pod series, device_plugin_pod_resources_up 0, retrying every 10 s")]
     public static partial void PodResourcesDown(ILogger logger, string socket, string why);
 
-    [LoggerMessage(4012, LogLevel.Error, "PodResources poll failed; the next period retries")]
-    public static partial void PodResourcesLoopFailed(ILogger logger, Exception exception);
 }

@@ -1,5 +1,6 @@
 using DevicePlugin.Api;
 using DevicePlugin.Api.PodResources.V1;
+using DevicePlugin.Hosting;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
@@ -11,7 +12,9 @@ namespace DevicePlugin.Metrics;
 /// period (far inside the kubelet's rate limit of 100 per second, burst 10). A missing socket, a refused or slow call
 /// (<see cref="CallTimeout"/>) or an answer that cannot be read leaves <see cref="Up"/> false and the holders empty;
 /// nothing is thrown to the caller. The change between answering and not answering is logged once each way.
-/// A new connection is made for each call, so a kubelet restart (a new socket) is followed at once.
+/// A new connection is made for each call, so a kubelet restart (a new socket) is followed at once. The background
+/// poll is the loop <c>pod-resources-poll</c>: anything else a pass throws is logged, shown on /readyz and in the loop
+/// metrics, and the next period tries again.
 /// </summary>
 public sealed class PodResourcesPoller : IDeviceHolders, IAsyncDisposable
 {
@@ -26,18 +29,19 @@ public sealed class PodResourcesPoller : IDeviceHolders, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _clock = new();
-    private readonly CancellationTokenSource _stop = new();
+    private readonly BackgroundLoop _loop;
     private volatile State _state = new(false, [], null);
     private DateTimeOffset? _lastAttempt;
     private bool? _loggedUp;
-    private Task _loop = Task.CompletedTask;
 
-    public PodResourcesPoller(string socket, TimeProvider time, ILogger<PodResourcesPoller> logger)
+    /// <param name="loops">Where the poll loop's failures show (/readyz and the background_loop metrics); none when null.</param>
+    public PodResourcesPoller(string socket, TimeProvider time, ILogger<PodResourcesPoller> logger, LoopHealth? loops = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(socket);
         _socket = socket;
         _time = time;
         _logger = logger;
+        _loop = new BackgroundLoop("pod-resources-poll", RefreshIfStaleAsync, logger, loops, period: Period, retryAfter: Period);
     }
 
     public string Socket => _socket;
@@ -50,7 +54,11 @@ public sealed class PodResourcesPoller : IDeviceHolders, IAsyncDisposable
     public string? LastError => _state.Error;
 
     /// <summary>Starts the background poll (the first call at once).</summary>
-    public void Start() => _loop = Task.Run(LoopAsync, CancellationToken.None);
+    public void Start()
+    {
+        _loop.Start();
+        _loop.Wake();
+    }
 
     public async Task RefreshIfStaleAsync(CancellationToken cancellationToken)
     {
@@ -83,36 +91,6 @@ public sealed class PodResourcesPoller : IDeviceHolders, IAsyncDisposable
         lock (_clock)
         {
             return _lastAttempt is not { } last || _time.GetUtcNow() - last >= Period;
-        }
-    }
-
-    private async Task LoopAsync()
-    {
-        var token = _stop.Token;
-        while (!token.IsCancellationRequested)
-        {
-            try
-            {
-                await RefreshIfStaleAsync(token);
-                await Task.Delay(Period, _time, token);
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e)
-            {
-                // The loop outlives anything a call can throw; the next period tries again.
-                MetricsLog.PodResourcesLoopFailed(_logger, e);
-                try
-                {
-                    await Task.Delay(Period, _time, token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-            }
         }
     }
 
@@ -194,17 +172,7 @@ public sealed class PodResourcesPoller : IDeviceHolders, IAsyncDisposable
         return [.. holders];
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_stop.IsCancellationRequested)
-        {
-            return;
-        }
-
-        await _stop.CancelAsync();
-        await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _stop.Dispose();
-    }
+    public ValueTask DisposeAsync() => _loop.DisposeAsync();
 
     private sealed record State(bool Up, DeviceHolder[] Holders, string? Error);
 }

@@ -6,10 +6,10 @@ namespace DevicePlugin.Tests.Cli;
 
 /// <summary>
 /// What a person reads when the config file or the NVML library cannot be used: one sentence naming the path and the
-/// operating system's error, never a runtime resource key (the daemon is published with <c>UseSystemResourceKeys</c>,
-/// under which the runtime's own messages read <c>IO_FileNotFound_FileName, /x.yaml</c>). Each case runs on the
-/// built daemon and, where <c>DEVICE_PLUGIN_NATIVE</c> names it (CI publishes first and sets it), on the published
-/// Native AOT executable too: only that one has the resource keys.
+/// operating system's error, never a runtime resource key (under <c>UseSystemResourceKeys</c> the runtime's own
+/// messages read <c>IO_FileNotFound_FileName, /x.yaml</c>). Each case runs on the built daemon and, where
+/// <c>DEVICE_PLUGIN_NATIVE</c> names it (CI publishes first and sets it), on the published Native AOT executable,
+/// whose build settings are the ones that decide what the runtime's messages look like.
 /// </summary>
 public sealed partial class ReadableErrorTests(ITestOutputHelper output)
 {

@@ -1,10 +1,14 @@
 namespace DevicePlugin.Tests.TestSupport;
 
-/// <summary>A clock that moves only when a test says so (timers are not supported: none of our code needs them).</summary>
+/// <summary>
+/// A clock that moves only when a test says so (timers are the system's: none of our code needs them to follow this
+/// clock). <see cref="ThrowOnNextRead"/> injects a fault into whatever reads the clock next.
+/// </summary>
 public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
     private readonly Lock _lock = new();
     private DateTimeOffset _now = start;
+    private Exception? _throwOnce;
 
     public ManualTimeProvider() : this(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero)) { }
 
@@ -12,7 +16,22 @@ public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
     {
         lock (_lock)
         {
+            if (_throwOnce is { } fault)
+            {
+                _throwOnce = null;
+                throw fault;
+            }
+
             return _now;
+        }
+    }
+
+    /// <summary>The next reading of the clock, whoever makes it, throws <paramref name="fault"/> (once).</summary>
+    public void ThrowOnNextRead(Exception fault)
+    {
+        lock (_lock)
+        {
+            _throwOnce = fault;
         }
     }
 

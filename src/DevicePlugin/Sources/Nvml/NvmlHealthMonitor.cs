@@ -1,13 +1,16 @@
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
 using DevicePlugin.Health;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>
-/// Watches GPU health on a dedicated thread (nvmlEventSetWait_v2 blocks its caller): critical XIDs not in
+/// Watches GPU health on a dedicated thread (nvmlEventSetWait_v2 blocks its caller), the background loop
+/// <c>nvml-health</c>: a pass that throws is logged, shown on /readyz and in the loop metrics, and the next pass
+/// follows one poll interval later. critical XIDs not in
 /// <c>health.ignoredXids</c> and double-bit ECC events mark the GPU they name; GPU_IS_LOST marks the GPUs that no
 /// longer answer; an error that names no GPU marks all of them. An unhealthy GPU is probed with one cheap NVML
 /// call on each wake and recovers under the <see cref="FaultLedger"/> rule. The wait times out every poll
@@ -37,14 +40,13 @@ internal sealed partial class NvmlHealthMonitor : IDisposable
     private readonly NvmlMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action _changed;
-    private readonly ManualResetEventSlim _stop = new(false);
+    private readonly BackgroundLoop _loop;
 
     /// <summary>UUIDs whose last probe failed (health thread only).</summary>
     private readonly HashSet<string> _notAnswering = new(StringComparer.Ordinal);
 
     /// <summary>The GPUs watched now; replaced only by the health thread (after <see cref="Start"/>).</summary>
     private NvmlGpuSet _set;
-    private Thread? _thread;
     private nint _eventSet;
     private volatile HealthConfig _health;
     private volatile NvmlHealthState _state;
@@ -62,7 +64,8 @@ internal sealed partial class NvmlHealthMonitor : IDisposable
         TimeProvider time,
         NvmlMetrics metrics,
         ILogger logger,
-        Action changed)
+        Action changed,
+        LoopHealth? loops = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(pollInterval, TimeSpan.Zero);
         _nvml = nvml;
@@ -75,6 +78,7 @@ internal sealed partial class NvmlHealthMonitor : IDisposable
         _metrics = metrics;
         _logger = logger;
         _changed = changed;
+        _loop = new BackgroundLoop("nvml-health", Pass, logger, loops, period: TimeSpan.Zero, retryAfter: pollInterval);
         _state = new NvmlHealthState(gpus, gpus.HealthyDevices, gpus.HealthyMigDevices, NvmlSharedDeviceNodes.Find(devRoot));
     }
 
@@ -88,15 +92,13 @@ internal sealed partial class NvmlHealthMonitor : IDisposable
     public void Start()
     {
         CreateEventSet();
-        _thread = new Thread(Run) { IsBackground = true, Name = "nvml-health" };
-        _thread.Start();
+        _loop.StartOnThread();
     }
 
     /// <summary>Stops the thread (within one poll interval) and frees the event set. NVML itself stays initialised.</summary>
     public void Dispose()
     {
-        _stop.Set();
-        var stopped = _thread is null || _thread.Join(StopTimeout);
+        var stopped = _loop.StopAsync().Wait(StopTimeout);
         if (!stopped)
         {
             NvmlLog.HealthThreadStuck(_logger, StopTimeout.TotalSeconds);
@@ -109,45 +111,45 @@ internal sealed partial class NvmlHealthMonitor : IDisposable
             _eventSet = 0;
         }
 
-        _stop.Dispose();
+        _loop.DisposeAsync().AsTask().Wait(StopTimeout);
     }
 
-    private void Run()
+    /// <summary>One wake: wait for an event (at most one poll interval), handle it, rescan, re-evaluate.</summary>
+    private Task Pass(CancellationToken stop)
     {
         var timeoutMs = (uint)Math.Clamp(_pollInterval.TotalMilliseconds, 1, uint.MaxValue);
-        while (!_stop.IsSet)
+        var backOff = false;
+        if (_eventSet != 0)
         {
-            var backOff = false;
-            if (_eventSet != 0)
+            var r = _nvml.EventSetWait(_eventSet, out var data, timeoutMs);
+            switch (r)
             {
-                var r = _nvml.EventSetWait(_eventSet, out var data, timeoutMs);
-                switch (r)
-                {
-                    case NvmlReturn.Success:
-                        HandleEvent(data);
-                        break;
-                    case NvmlReturn.Timeout:
-                        break;
-                    case NvmlReturn.GpuIsLost:
-                        HandleLostGpu();
-                        backOff = true;
-                        break;
-                    default:
-                        FaultAll($"NVML event wait failed: {_nvml.Describe(r)}", "nvml_error");
-                        backOff = true;
-                        break;
-                }
-            }
-            else
-            {
-                backOff = true;
-            }
-
-            Reevaluate(Rescan());
-            if (backOff)
-            {
-                _stop.Wait(_pollInterval);
+                case NvmlReturn.Success:
+                    HandleEvent(data);
+                    break;
+                case NvmlReturn.Timeout:
+                    break;
+                case NvmlReturn.GpuIsLost:
+                    HandleLostGpu();
+                    backOff = true;
+                    break;
+                default:
+                    FaultAll($"NVML event wait failed: {_nvml.Describe(r)}", "nvml_error");
+                    backOff = true;
+                    break;
             }
         }
+        else
+        {
+            backOff = true;
+        }
+
+        Reevaluate(Rescan());
+        if (backOff)
+        {
+            stop.WaitHandle.WaitOne(_pollInterval);
+        }
+
+        return Task.CompletedTask;
     }
 }

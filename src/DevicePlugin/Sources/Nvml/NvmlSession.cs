@@ -1,4 +1,5 @@
 using DevicePlugin.Configuration;
+using DevicePlugin.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Sources.Nvml;
@@ -42,7 +43,8 @@ internal sealed class NvmlSession : IDisposable
         TimeProvider time,
         NvmlMetrics metrics,
         ILogger logger,
-        Action changed)
+        Action changed,
+        LoopHealth? loops = null)
     {
         var location = NvmlLibraryLocator.Locate(options.LibraryPath, options.DriverRoot);
         var library = location.Path;
@@ -69,7 +71,7 @@ internal sealed class NvmlSession : IDisposable
             NvmlLog.NvmlStarted(logger, library, version, discovery.DeviceCount, discovery.Gpus.Length, discovery.MigGpusSkipped);
             var gpus = NvmlGpuSet.FromDiscovery(discovery, NvmlTopologyBuilder.Build(nvml, discovery.Gpus, logger));
             var monitor = new NvmlHealthMonitor(nvml, gpus, new NvmlRescanner(nvml, options, time, logger), health,
-                options.DevRoot, options.HealthPollInterval, time, metrics, logger, changed);
+                options.DevRoot, options.HealthPollInterval, time, metrics, logger, changed, loops);
             var session = new NvmlSession(nvml, monitor, logger)
             {
                 DriverVersion = version == "unknown" ? "" : version,

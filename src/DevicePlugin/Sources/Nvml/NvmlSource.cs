@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using Microsoft.Extensions.Logging;
 
@@ -36,10 +37,14 @@ public sealed class NvmlSource : IDeviceSource
     private Task? _retry;
     private bool _disposed;
     private readonly WarningThrottle _retryWarnings;
+    private readonly LoopHealth? _loops;
 
     /// <param name="metrics">The daemon's metrics, where the source's own gauges go; none when null.</param>
-    public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers, ISourceMetrics? metrics = null)
+    /// <param name="loops">Where the health loop's failures show (/readyz and the background_loop metrics); none when null.</param>
+    public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers, ISourceMetrics? metrics = null,
+        LoopHealth? loops = null)
     {
+        _loops = loops;
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetryInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HealthPollInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RescanInterval, TimeSpan.Zero);
@@ -140,7 +145,7 @@ public sealed class NvmlSource : IDeviceSource
     private void StartSession(HealthConfig health)
     {
         NvmlSession? session = null;
-        session = NvmlSession.Start(_options, health, _time, _metrics, _logger, () => PublishIfCurrent(session));
+        session = NvmlSession.Start(_options, health, _time, _metrics, _logger, () => PublishIfCurrent(session), _loops);
         lock (_publish)
         {
             Volatile.Write(ref _session, session);

@@ -26,9 +26,6 @@ internal static partial class PciLog
     [LoggerMessage(EventId = 3111, Level = LogLevel.Information, Message = "PCI devices can be listed in {Listing} again")]
     public static partial void ListingReadable(ILogger logger, string listing);
 
-    [LoggerMessage(EventId = 3109, Level = LogLevel.Error, Message = "PCI health poll failed; the next poll retries")]
-    public static partial void PollFailed(ILogger logger, Exception exception);
-
     [LoggerMessage(EventId = 3110, Level = LogLevel.Information, Message = "PCI source: {Resources} resource(s), {Devices} device(s) after a scan of {Functions} PCI functions")]
     public static partial void Scanned(ILogger logger, int resources, int devices, int functions);
 }

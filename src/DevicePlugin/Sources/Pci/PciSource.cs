@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using Microsoft.Extensions.Logging;
 
@@ -8,7 +9,9 @@ namespace DevicePlugin.Sources.Pci;
 /// <summary>
 /// The <c>pci</c> source: finds the PCI functions that the configured <c>match</c> selectors name in sysfs,
 /// advertises them by PCI address with their device nodes and PCIe topology, and polls their health
-/// (hot-unplug, driver unbound or changed, fatal AER errors, missing device nodes) on a background timer.
+/// (hot-unplug, driver unbound or changed, fatal AER errors, missing device nodes) in the background loop
+/// <c>pci-poll</c>, once per poll interval: a poll that throws is logged, shown on /readyz and in the loop metrics,
+/// and the next poll follows as usual.
 /// Read-only: it never writes to sysfs.
 /// </summary>
 public sealed class PciSource : IDeviceSource
@@ -19,13 +22,14 @@ public sealed class PciSource : IDeviceSource
     private readonly ILogger<PciSource> _logger;
     private readonly PciInventory _inventory;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _pollLoop;
+    private readonly BackgroundLoop _pollLoop;
+    private bool _polling;
 
     /// <summary>True from a failed read of the PCI device list until one succeeds (reported to the sink).</summary>
     private bool _failing;
 
-    public PciSource(PciSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="loops">Where the poll loop's failures show (/readyz and the background_loop metrics); none when null.</param>
+    public PciSource(PciSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers, LoopHealth? loops = null)
     {
         if (options.PollInterval <= TimeSpan.Zero || options.RescanInterval <= TimeSpan.Zero)
         {
@@ -39,6 +43,7 @@ public sealed class PciSource : IDeviceSource
         _time = time;
         _logger = loggers.CreateLogger<PciSource>();
         _inventory = new PciInventory(options, time, _logger, fault => sink.RecordFault(SourceKind.Pci, fault));
+        _pollLoop = new BackgroundLoop("pci-poll", PollAsync, _logger, loops, period: options.PollInterval, retryAfter: options.PollInterval);
     }
 
     public SourceKind Kind => SourceKind.Pci;
@@ -52,7 +57,11 @@ public sealed class PciSource : IDeviceSource
 
             // The poll loop runs even when this first scan fails: it rescans every RescanInterval, so a sysfs that
             // becomes readable later (when --fail-on-init-error=false keeps the plugin up) is picked up then.
-            _pollLoop ??= Task.Run(PollLoopAsync, CancellationToken.None);
+            if (!_polling)
+            {
+                _polling = true;
+                _pollLoop.Start();
+            }
             if (!assignment.Resources.IsEmpty)
             {
                 try
@@ -84,13 +93,7 @@ public sealed class PciSource : IDeviceSource
 
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        if (_pollLoop is { } loop)
-        {
-            await loop;
-        }
-
-        _stopping.Dispose();
+        await _pollLoop.DisposeAsync();
         _gate.Dispose();
     }
 
@@ -100,48 +103,33 @@ public sealed class PciSource : IDeviceSource
         return inner is null ? new SourceInitException(message) : new SourceInitException(message, inner);
     }
 
-    private async Task PollLoopAsync()
+    /// <summary>One poll: health of the tracked devices, and a rescan when one is due; publishes what changed.</summary>
+    private async Task PollAsync(CancellationToken token)
     {
-        var token = _stopping.Token;
-        using var timer = new PeriodicTimer(_options.PollInterval, _time);
+        await _gate.WaitAsync(token);
         try
         {
-            while (await timer.WaitForNextTickAsync(token))
+            var failures = _inventory.ListingFailures;
+            var reads = _inventory.ListingsRead;
+            if (_inventory.Poll())
             {
-                await _gate.WaitAsync(token);
-                try
-                {
-                    var failures = _inventory.ListingFailures;
-                    var reads = _inventory.ListingsRead;
-                    if (_inventory.Poll())
-                    {
-                        _sink.Publish(SourceKind.Pci, _inventory.Published);
-                    }
+                _sink.Publish(SourceKind.Pci, _inventory.Published);
+            }
 
-                    if (_inventory.ListingFailures > failures)
-                    {
-                        _failing = true;
-                        _sink.SourceFailed(SourceKind.Pci, ListingFailed(_inventory.ListingError ?? "unreadable", null));
-                    }
-                    else if (_failing && _inventory.ListingsRead > reads)
-                    {
-                        _failing = false;
-                        _sink.SourceRunning(SourceKind.Pci);
-                    }
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    PciLog.PollFailed(_logger, e);
-                }
-                finally
-                {
-                    _gate.Release();
-                }
+            if (_inventory.ListingFailures > failures)
+            {
+                _failing = true;
+                _sink.SourceFailed(SourceKind.Pci, ListingFailed(_inventory.ListingError ?? "unreadable", null));
+            }
+            else if (_failing && _inventory.ListingsRead > reads)
+            {
+                _failing = false;
+                _sink.SourceRunning(SourceKind.Pci);
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        finally
         {
-            // Disposed.
+            _gate.Release();
         }
     }
 }

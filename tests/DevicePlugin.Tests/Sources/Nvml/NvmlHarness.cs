@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using DevicePlugin.Configuration;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
 using DevicePlugin.Sources.Nvml;
@@ -34,7 +35,7 @@ public sealed class NvmlHarness : IAsyncDisposable
             RetryInterval = TimeSpan.FromMilliseconds(50),
         };
         Options = configure is null ? options : configure(options);
-        Source = new NvmlSource(Options, Sink, Time, Logs, Metrics);
+        Source = new NvmlSource(Options, Sink, Time, Logs, Metrics, Loops);
     }
 
     public FakeNvml Fake { get; }
@@ -56,6 +57,14 @@ public sealed class NvmlHarness : IAsyncDisposable
     public RecordingSourceMetrics Metrics { get; } = new();
 
     public ManualTimeProvider Time { get; } = new();
+
+    /// <summary>Where the health loop reports a failed pass (the daemon's /readyz and loop metrics in production).</summary>
+    public LoopHealth Loops => _loops ??= new LoopHealth(LoopMetrics);
+
+    /// <summary>The loop metrics (<c>device_plugin_background_loop_*</c>).</summary>
+    public Prometheus.CollectorRegistry LoopMetrics { get; } = Prometheus.Metrics.NewCustomRegistry();
+
+    private LoopHealth? _loops;
 
     public NvmlTestLoggerFactory Logs { get; } = new();
 

@@ -1,9 +1,11 @@
 using System.Collections.Immutable;
 using DevicePlugin.Configuration;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
 using DevicePlugin.Sources.Pci;
 using DevicePlugin.Tests.TestSupport;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using static DevicePlugin.Tests.Sources.Pci.PciReferenceNode;
 using static DevicePlugin.Tests.Sources.Pci.PciTestConfig;
@@ -86,6 +88,32 @@ public sealed class PciSourceTests : IAsyncLifetime
         await _sink.WaitForAsync(s => s.FindDevice(Amd, GpuB)?.UnhealthyReason?.Contains("(recovering)") == true, PublishDeadline);
         _time.Advance(RecoverAfter);
         await WaitFor(GpuB, DeviceHealth.Healthy);
+    }
+
+    [Fact]
+    public async Task A_poll_that_throws_is_logged_shown_in_loop_health_and_the_next_change_is_still_published()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var loops = new LoopHealth(registry);
+        using var logs = new RecordingLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        var sink = new RecordingInventorySink(SourceKind.Pci);
+        var time = new ManualTimeProvider(); // the fixture's source polls too: the fault must be this source's alone
+        await using var source = new PciSource(Options(_node.Sys), sink, time, loggers, loops);
+        await source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources, isDefault: true), CancellationToken.None);
+
+        // Every poll reads the clock (is a rescan due?): the next reading throws.
+        time.ThrowOnNextRead(new InvalidOperationException("injected clock fault"));
+        await Eventually.TrueAsync(() => logs.Contains("background loop pci-poll: a pass failed (InvalidOperationException: injected clock fault)"),
+            "the failed poll is logged");
+        var metrics = await Nvml.NvmlHealthLoopTests.LoopMetricsAsync(registry);
+        Assert.Equal(1, metrics.Of("device_plugin_background_loop_errors_total", ("loop", "pci-poll")).Single().Value);
+        await Eventually.TrueAsync(() => !loops.Failing.ContainsKey("pci-poll"), "the next poll succeeds and clears the failure");
+
+        _node.GpuANode.Unplug();
+        var unhealthy = await sink.WaitForAsync(s => s.HasHealth(Amd, GpuA, DeviceHealth.Unhealthy), PublishDeadline);
+        Assert.Contains("removed from the PCI bus", unhealthy.FindDevice(Amd, GpuA)!.UnhealthyReason);
+        Assert.Single(logs.Lines, l => l.Contains("background loop pci-poll: a pass failed", StringComparison.Ordinal));
     }
 
     [Fact]
