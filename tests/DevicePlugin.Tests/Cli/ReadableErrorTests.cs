@@ -97,6 +97,28 @@ public sealed partial class ReadableErrorTests(ITestOutputHelper output)
         AssertReadable(stderr, library, "invalid ELF header");
     }
 
+    [Theory]
+    [MemberData(nameof(Executables))]
+    public async Task A_kubelet_directory_too_long_for_a_socket_path_is_named_with_the_limit(string executable)
+    {
+        using var dir = new TempDirectory();
+        var kubeletDir = dir.Combine(new string('k', 120));
+        Directory.CreateDirectory(kubeletDir);
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+
+        // The socket path is an argument the runtime checks (ArgumentOutOfRangeException); the daemon retries it.
+        using var process = new DaemonProcess(["--config", config, "--kubelet-dir", kubeletDir, "--metrics-address="],
+            executable: executable == "native" ? Environment.GetEnvironmentVariable("DEVICE_PLUGIN_NATIVE") : null);
+        await Eventually.TrueAsync(() => process.Stderr.Contains("failed to start serving", StringComparison.Ordinal),
+            "the bind failure is logged", TimeSpan.FromSeconds(60));
+        process.Signal(15);
+        await process.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine($"{executable}:\n{process.Stderr}");
+
+        AssertReadable(process.Stderr, kubeletDir, "108", lineWith: "failed to start serving");
+    }
+
     private async Task<(int Code, string Stderr)> RunAsync(string executable, string[] args)
     {
         using var process = new DaemonProcess(args, executable: executable == "native" ? Environment.GetEnvironmentVariable("DEVICE_PLUGIN_NATIVE") : null);
@@ -105,9 +127,10 @@ public sealed partial class ReadableErrorTests(ITestOutputHelper output)
         return (code, process.Stderr);
     }
 
-    private static void AssertReadable(string stderr, string path, string osError)
+    private static void AssertReadable(string stderr, string path, string osError, string? lineWith = null)
     {
-        var line = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(l => l.Contains(path, StringComparison.Ordinal));
+        var line = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .FirstOrDefault(l => l.Contains(path, StringComparison.Ordinal) && (lineWith is null || l.Contains(lineWith, StringComparison.Ordinal)));
         Assert.True(line is not null, $"no line names {path}:\n{stderr}");
         Assert.Contains(osError, line, StringComparison.Ordinal);
         var key = ResourceKey().Match(stderr);
