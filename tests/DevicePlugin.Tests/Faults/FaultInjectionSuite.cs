@@ -155,7 +155,19 @@ public sealed class FaultInjectionSuite(ITestOutputHelper output)
             await Probe("the kubelet directory removed, then created again", async () =>
             {
                 await kubelet.StopAsync();
-                Directory.Delete(kubeletDir, recursive: true);
+                // The daemon may be recreating its socket in there meanwhile: delete until the directory is gone.
+                await Eventually.TrueAsync(() =>
+                {
+                    try
+                    {
+                        Directory.Delete(kubeletDir, recursive: true);
+                    }
+                    catch (IOException)
+                    {
+                    }
+
+                    return !Directory.Exists(kubeletDir);
+                }, "the kubelet directory is removed", Wait);
                 await Eventually.TrueAsync(() => daemon.Stderr.Contains($"the kubelet directory {kubeletDir} does not exist", StringComparison.Ordinal),
                     "the daemon names the missing directory", Wait);
                 var back = new EmulatedKubelet(kubeletDir);
