@@ -435,10 +435,18 @@ public static class ConfigLoader
             KnownKeys(map, SimulatedDeviceKeys, prefix + ".");
             var idNode = Get(map, "id") ?? throw Error(map, prefix + ".id", "is required");
             var id = String(idNode, prefix + ".id");
-            var longest = replicas > 1 ? $"{id}::{replicas - 1}" : id;
-            if (longest.Length > 63 || id.Contains("::", StringComparison.Ordinal) || id.Contains(',', StringComparison.Ordinal))
+            if (id.Contains("::", StringComparison.Ordinal) || id.Contains(',', StringComparison.Ordinal))
             {
-                throw Error(idNode, prefix + ".id", $"\"{ClientText.Quote(id)}\" must be at most 63 characters with its replica suffix and contain no \"::\" or \",\"");
+                throw Error(idNode, prefix + ".id", $"\"{ClientText.Quote(id)}\" must not contain \"::\" or \",\" (they separate replicas and list entries)");
+            }
+
+            // The limit applies to every ID the kubelet is given, so the longest replica suffix counts: a longer
+            // advertised ID would be refused by this plugin's own Allocate (INVALID_ARGUMENT past the same limit).
+            var longest = replicas > 1 ? $"{id}::{replicas - 1}" : id;
+            if (longest.Length > ClientText.MaxDeviceIdLength)
+            {
+                var what = longest.Length == id.Length ? "it" : $"with its replica suffix (\"::{replicas - 1}\") it";
+                throw Error(idNode, prefix + ".id", $"\"{ClientText.Quote(id)}\" is too long: {what} has {longest.Length} characters; a device ID is at most {ClientText.MaxDeviceIdLength} characters");
             }
 
             var health = DeviceHealth.Healthy;

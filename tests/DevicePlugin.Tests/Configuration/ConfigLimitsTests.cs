@@ -95,6 +95,26 @@ public sealed class ConfigLimitsTests
     }
 
     [Fact]
+    public void A_device_ID_of_128_characters_is_accepted_and_a_longer_one_is_refused_naming_the_limit()
+    {
+        static string Yaml(string id, int replicas) =>
+            $"resources:\n  - name: a.com/x\n    source: simulated\n    replicas: {replicas}\n    devices:\n      - id: {id}\n";
+
+        // INTERFACE.md: a device ID at most 128 characters (an ID of 64 to 128 was refused at 63 before).
+        Assert.Equal(new string('a', 128), Assert.Single(Assert.Single(ConfigLoader.Parse(Yaml(new string('a', 128), 1), "c.yaml").Resources).Devices).Id);
+        Assert.Single(ConfigLoader.Parse(Yaml(new string('b', 100), 1), "c.yaml").Resources);
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Yaml(new string('a', 129), 1), "c.yaml"));
+        Assert.Equal("resources[0].devices[0].id", e.Key);
+        Assert.Contains("has 129 characters; a device ID is at most 128 characters", e.Problem, StringComparison.Ordinal);
+
+        // Every advertised ID counts its replica suffix: "<125 chars>::9" is 128, "<125 chars>::10" is 129.
+        Assert.Single(ConfigLoader.Parse(Yaml(new string('c', 125), 10), "c.yaml").Resources);
+        var suffixed = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Yaml(new string('c', 125), 11), "c.yaml"));
+        Assert.Contains("with its replica suffix (\"::10\") it has 129 characters", suffixed.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_resource_whose_ListAndWatch_message_would_pass_4_MiB_is_refused()
     {
         var devices = string.Concat(Enumerable.Range(0, 256).Select(i => $"      - id: dev-{i:D4}-padding-padding\n        numa: 1\n"));
