@@ -4,6 +4,7 @@ using DevicePlugin.Configuration;
 using DevicePlugin.Demo;
 using DevicePlugin.Kubelet;
 using DevicePlugin.Sources;
+using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin;
 
@@ -56,7 +57,22 @@ public static class Program
             return 2;
         }
 
-        var options = parsed.Options;
+        try
+        {
+            return await ServeAsync(parsed.Options, shutdown.Task, loggers, messages);
+        }
+        catch (Exception e)
+        {
+            // Logged here, while the logger factory is still open: an exception leaving Main reaches the
+            // unhandled-exception handler only after the factory is disposed, and its line would be lost (exit 70, no
+            // word of why).
+            DaemonLog.Unhandled(loggers.CreateLogger("DevicePlugin.Program"), e, e.GetType().FullName ?? "?", e.Message);
+            return UnhandledExceptionLog.ExitCode;
+        }
+    }
+
+    private static async Task<int> ServeAsync(DaemonOptions options, Task shutdown, ILoggerFactory loggers, ProcessMessages messages)
+    {
         PluginConfig config;
         try
         {
@@ -68,7 +84,7 @@ public static class Program
             return 2;
         }
 
-        if (shutdown.Task.IsCompleted)
+        if (shutdown.IsCompleted)
         {
             // Told to stop before anything was started: nothing to clean up.
             return 0;
@@ -91,7 +107,7 @@ public static class Program
             return 1;
         }
 
-        if (await Task.WhenAny(shutdown.Task, daemon.Fatal) == daemon.Fatal)
+        if (await Task.WhenAny(shutdown, daemon.Fatal) == daemon.Fatal)
         {
             messages.InstanceLocked(daemon.Fatal.Result);
             await daemon.StopAsync();

@@ -15,4 +15,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(9003, LogLevel.Information, "{Socket}: accepting connections again")]
     public static partial void AcceptRecovered(ILogger logger, string socket);
+
+    [LoggerMessage(9004, LogLevel.Debug, "{Socket}: closed a connection that sent nothing within {TimeoutMs} ms")]
+    public static partial void SilentConnectionClosed(ILogger logger, string socket, long timeoutMs);
 }

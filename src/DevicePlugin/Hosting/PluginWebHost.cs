@@ -31,6 +31,9 @@ public sealed class PluginWebHost : IAsyncDisposable
         _monitoring = _transport.CreateEndPoint("metrics");
     }
 
+    /// <summary>How long an accepted connection may send nothing before it is closed (<see cref="FirstByteDeadline"/>).</summary>
+    public TimeSpan FirstByteTimeout { get; set; } = FirstByteDeadline.DefaultTimeout;
+
     /// <summary>Serves a resource's listening Unix socket; its calls go to <paramref name="binding"/>'s service.</summary>
     public SocketAcceptor AddResourceSocket(Socket listening, ResourceBinding binding, string name) =>
         _transport.Add(_resources, listening, binding, name);
@@ -78,10 +81,19 @@ public sealed class PluginWebHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddProvider(new ForwardingLoggerProvider(_loggers));
         builder.Services.AddSingleton<IConnectionListenerFactory>(_transport);
+        var silent = FirstByteDeadline.Middleware(FirstByteTimeout, context.Time, _loggers.CreateLogger<PluginWebHost>());
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(_resources, o => o.Protocols = HttpProtocols.Http2);
-            k.Listen(_monitoring, o => o.Protocols = HttpProtocols.Http1);
+            k.Listen(_resources, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                o.Use(silent);
+            });
+            k.Listen(_monitoring, o =>
+            {
+                o.Protocols = HttpProtocols.Http1;
+                o.Use(silent);
+            });
             KestrelLimits.Apply(k);
         });
         builder.Services.AddGrpc(o =>

@@ -13,11 +13,15 @@ public sealed class DaemonProcess : IDisposable
     /// <param name="workingDirectory">the process's working directory (default: the test's)</param>
     /// <param name="umask">when set, the process starts under this umask (through <c>sh -c 'umask …; exec …'</c>, same pid)</param>
     /// <param name="executable">another executable than the built daemon (the published native one, or a shell that execs it)</param>
+    /// <param name="openFileLimit">when set, the process starts with this open-file limit (<c>ulimit -n</c>, same pid)</param>
     public DaemonProcess(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null, string? umask = null,
-        string? executable = null)
+        string? executable = null, int? openFileLimit = null)
     {
         executable ??= ExecutablePath;
-        var info = new ProcessStartInfo(umask is null ? executable : "/bin/sh")
+        var prelude = string.Concat(
+            umask is null ? "" : $"umask {umask} && ",
+            openFileLimit is { } n ? $"ulimit -n {n} && " : "");
+        var info = new ProcessStartInfo(prelude.Length == 0 ? executable : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -28,10 +32,10 @@ public sealed class DaemonProcess : IDisposable
             info.WorkingDirectory = workingDirectory;
         }
 
-        if (umask is not null)
+        if (prelude.Length > 0)
         {
             info.ArgumentList.Add("-c");
-            info.ArgumentList.Add($"umask {umask} && exec \"$0\" \"$@\"");
+            info.ArgumentList.Add(prelude + "exec \"$0\" \"$@\"");
             info.ArgumentList.Add(executable);
         }
 

@@ -13,17 +13,22 @@ public sealed partial class Inotify : IDisposable
 {
     public const uint InCreate = 0x100;
     public const uint InMovedTo = 0x80;
+    public const uint InOpen = 0x20;
 
     private readonly int _fd;
     private readonly Thread _reader;
     private readonly string _directory;
+    private readonly Action<string, uint>? _onEvent;
     private volatile bool _stop;
 
-    public Inotify(string directory)
+    /// <param name="mask">the events to watch (default: created and renamed in)</param>
+    /// <param name="onEvent">called on the reader thread the moment an event is read, before it is queued</param>
+    public Inotify(string directory, uint mask = InCreate | InMovedTo, Action<string, uint>? onEvent = null)
     {
         _directory = directory;
+        _onEvent = onEvent;
         _fd = inotify_init1(0x800); // IN_NONBLOCK
-        if (_fd < 0 || inotify_add_watch(_fd, directory, InCreate | InMovedTo) < 0)
+        if (_fd < 0 || inotify_add_watch(_fd, directory, mask) < 0)
         {
             throw new IOException($"inotify on {directory} failed: errno {Marshal.GetLastPInvokeError()}");
         }
@@ -56,6 +61,7 @@ public sealed partial class Inotify : IDisposable
                 var mask = BitConverter.ToUInt32(buffer, offset + 4);
                 var length = BitConverter.ToInt32(buffer, offset + 12);
                 var name = Encoding.UTF8.GetString(buffer, offset + 16, length).TrimEnd('\0');
+                _onEvent?.Invoke(name, mask);
                 UnixFileMode? mode = null;
                 try
                 {
