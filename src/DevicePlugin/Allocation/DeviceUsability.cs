@@ -35,11 +35,12 @@ public static class DeviceUsability
     /// Refuses, before any other work, every request naming an ID longer than a device ID can be; the refusal quotes
     /// only the ID's first characters.
     /// </summary>
-    public static void CheckLengths(IEnumerable<string> ids)
+    public static void CheckLengths(IReadOnlyList<string> ids)
     {
-        foreach (var id in ids)
+        // Indexed, not enumerated: this runs on every Allocate, and the request's list would box an enumerator.
+        for (var i = 0; i < ids.Count; i++)
         {
-            if (CheckLength(id) is { } invalid)
+            if (CheckLength(ids[i]) is { } invalid)
             {
                 throw invalid;
             }
