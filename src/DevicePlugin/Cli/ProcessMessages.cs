@@ -9,64 +9,32 @@ namespace DevicePlugin.Cli;
 /// </summary>
 internal sealed class ProcessMessages(LogFormat format, ILogger logger)
 {
-    public void CommandLineRefused(string problem)
-    {
-        if (format == LogFormat.Json)
-        {
-            DaemonLog.CommandLineRefused(logger, problem);
-        }
-        else
-        {
-            Console.Error.WriteLine($"device-plugin: {problem}");
-        }
-    }
+    public void CommandLineRefused(string problem) =>
+        Write(l => DaemonLog.CommandLineRefused(l, problem), $"device-plugin: {problem}");
 
-    public void ConfigRefused(string problem)
-    {
-        if (format == LogFormat.Json)
-        {
-            DaemonLog.ConfigFileRefused(logger, problem);
-        }
-        else
-        {
-            Console.Error.WriteLine($"device-plugin: config error: {problem}");
-        }
-    }
+    public void ConfigRefused(string problem) =>
+        Write(l => DaemonLog.ConfigFileRefused(l, problem), $"device-plugin: config error: {problem}");
 
-    public void StartFailed(string problem)
-    {
-        if (format == LogFormat.Json)
-        {
-            DaemonLog.StartFailed(logger, problem);
-        }
-        else
-        {
-            Console.Error.WriteLine($"device-plugin: {problem} (--fail-on-init-error is true)");
-        }
-    }
+    public void StartFailed(string problem) =>
+        Write(l => DaemonLog.StartFailed(l, problem), $"device-plugin: {problem} (--fail-on-init-error is true)");
 
     /// <summary>Another daemon holds the kubelet directory (exit 1).</summary>
-    public void InstanceLocked(string problem)
-    {
-        if (format == LogFormat.Json)
-        {
-            DaemonLog.InstanceLocked(logger, problem);
-        }
-        else
-        {
-            Console.Error.WriteLine($"device-plugin: {problem}");
-        }
-    }
+    public void InstanceLocked(string problem) =>
+        Write(l => DaemonLog.InstanceLocked(l, problem), $"device-plugin: {problem}");
 
-    public void SlowShutdown(int seconds)
+    public void SlowShutdown(int seconds) =>
+        Write(l => DaemonLog.SlowShutdown(l, seconds), $"device-plugin: shutdown took longer than {seconds} s; exiting anyway");
+
+    /// <summary>One line: through the JSON logger in json mode, else as the plain text.</summary>
+    private void Write(Action<ILogger> json, string text)
     {
         if (format == LogFormat.Json)
         {
-            DaemonLog.SlowShutdown(logger, seconds);
+            json(logger);
         }
         else
         {
-            Console.Error.WriteLine($"device-plugin: shutdown took longer than {seconds} s; exiting anyway");
+            Console.Error.WriteLine(text);
         }
     }
 }
