@@ -18,4 +18,13 @@ internal static partial class HostingLog
 
     [LoggerMessage(9004, LogLevel.Debug, "{Socket}: closed a connection that sent nothing within {TimeoutMs} ms")]
     public static partial void SilentConnectionClosed(ILogger logger, string socket, long timeoutMs);
+
+    [LoggerMessage(9005, LogLevel.Information, "released {ReleasedKiB} KiB of the executable's mapped pages ({Released} read-only mappings, {Skipped} left as they are); they map again as they are used")]
+    public static partial void ExecutablePagesReleased(ILogger logger, long releasedKiB, int released, int skipped);
+
+    [LoggerMessage(9006, LogLevel.Debug, "released {ReleasedKiB} KiB of the executable's mapped pages ({Released} read-only mappings, {Skipped} left as they are)")]
+    public static partial void ExecutablePagesReleasedAgain(ILogger logger, long releasedKiB, int released, int skipped);
+
+    [LoggerMessage(9007, LogLevel.Information, "the executable's mapped pages are kept: {Problem}")]
+    public static partial void ExecutablePagesKept(ILogger logger, string problem);
 }
