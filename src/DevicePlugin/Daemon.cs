@@ -70,11 +70,11 @@ public sealed class Daemon : IAsyncDisposable
         _metrics = new PluginMetrics(
             () => view.State.Resources.Values,
             () => view.Servers.Select(s => new ServerStatus(s.ResourceName, s.State == RegistrationState.Registered, s.OpenStreams)));
-        _host = new PluginWebHost(loggers);
+        _loops = new LoopHealth(_metrics.Registry);
+        _host = new PluginWebHost(loggers, _loops);
         _instanceLock = new KubeletDirectoryLock(options.KubeletDirectory);
         _manager = new ResourceManager(
             new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock }, view);
-        _loops = new LoopHealth(_metrics.Registry);
         _trimmer = new MemoryTrimmer(loggers.CreateLogger<MemoryTrimmer>(), _loops);
         _manager.UseLoopHealth(_loops);
         _status = new SourceStatus(_manager, _metrics);

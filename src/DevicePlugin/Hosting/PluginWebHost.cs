@@ -23,10 +23,11 @@ public sealed class PluginWebHost : IAsyncDisposable
     private WebApplication? _app;
     private SocketAcceptor? _metrics;
 
-    public PluginWebHost(ILoggerFactory loggers)
+    /// <param name="loops">where the accept loops' failures show (/readyz and the background-loop metrics); none when null</param>
+    public PluginWebHost(ILoggerFactory loggers, LoopHealth? loops = null)
     {
         _loggers = loggers;
-        _transport = new DynamicSocketTransport(loggers);
+        _transport = new DynamicSocketTransport(loggers, loops);
         _resources = _transport.CreateEndPoint("resource-sockets");
         _monitoring = _transport.CreateEndPoint("metrics");
     }
