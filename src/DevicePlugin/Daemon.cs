@@ -74,7 +74,7 @@ public sealed class Daemon : IAsyncDisposable
         _host = new PluginWebHost(loggers, _loops);
         _instanceLock = new KubeletDirectoryLock(options.KubeletDirectory);
         _manager = new ResourceManager(
-            new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock }, view);
+            new ResourceServerContext(options.KubeletDirectory, _host, loggers, _metrics, _time) { DirectoryLock = _instanceLock, Loops = _loops }, view);
         _trimmer = new MemoryTrimmer(loggers.CreateLogger<MemoryTrimmer>(), _loops);
         _manager.UseLoopHealth(_loops);
         _status = new SourceStatus(_manager, _metrics);
