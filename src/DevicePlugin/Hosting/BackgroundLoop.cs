@@ -3,11 +3,15 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Hosting;
 
 /// <summary>
-/// The one way the daemon runs a background loop: <see cref="Start"/>, <see cref="Wake"/> (coalescing: many wakes
-/// before the next pass give one pass), <see cref="StopAsync"/>. Each pass runs after a wake or when the period
-/// elapses. A pass that throws is logged (one line, no stack trace unless the level is Debug), recorded in
-/// <see cref="LoopHealth"/> (so /readyz and a metric show it), and retried after <c>retryAfter</c>; the loop
-/// itself never ends before it is stopped.
+/// The one way the daemon runs a background loop: <see cref="Start"/> (or <see cref="StartOnThread"/>),
+/// <see cref="Wake"/> (coalescing: many wakes before the next pass give one pass), <see cref="StopAsync"/>. Each pass
+/// runs after a wake or when the period elapses. A pass that throws is recorded in <see cref="LoopHealth"/> (so
+/// /readyz and a metric show it) and logged, one line naming the loop and the error (no stack trace unless the level
+/// is Debug); the same error again is logged at most once per <c>remindEvery</c>, with the count of those not
+/// logged, and the first pass that succeeds after failures says so. After a failed pass the next one runs at the
+/// latest <c>retryAfter</c> later, doubling with each further failure up to <c>maxRetryAfter</c> (a wake runs it
+/// sooner); the loop itself never ends before it is stopped. A pass that ends because the loop is being stopped is
+/// not a failure.
 /// </summary>
 public sealed class BackgroundLoop : IAsyncDisposable
 {
@@ -17,17 +21,30 @@ public sealed class BackgroundLoop : IAsyncDisposable
     private readonly LoopHealth? _health;
     private readonly TimeSpan _period;
     private readonly TimeSpan _retryAfter;
+    private readonly TimeSpan _maxRetryAfter;
+    private readonly TimeProvider _time;
+    private readonly WarningThrottle _failureLines;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
     private Task _loop = Task.CompletedTask;
 
+    /// <summary>Failed passes since the last one that succeeded (touched by the loop only).</summary>
+    private int _failures;
+
+    /// <summary>Whether the loop has reported a pass to <see cref="LoopHealth"/> yet (touched by the loop only).</summary>
+    private bool _reported;
+
     /// <param name="name">names the loop in logs, /readyz and the metric</param>
     /// <param name="pass">one pass of work</param>
-    /// <param name="period">a pass also runs this long after the last one without a wake; null: only on wakes; zero (with
-    /// <see cref="StartOnThread"/>): one pass after another</param>
+    /// <param name="period">a pass also runs this long after the last one without a wake; null: only on wakes; zero: one
+    /// pass after another (the pass itself waits, e.g. for a connection or a native event)</param>
     /// <param name="retryAfter">after a failed pass, the next one runs at the latest this long after (default 1 s)</param>
+    /// <param name="maxRetryAfter">each further failure in a row doubles that wait up to this (default: no doubling)</param>
+    /// <param name="time">the clock that spaces repeated failure lines (default: the system clock)</param>
+    /// <param name="remindEvery">the same failure again is logged at most this often (default 10 min)</param>
     public BackgroundLoop(string name, Func<CancellationToken, Task> pass, ILogger logger, LoopHealth? health = null,
-        TimeSpan? period = null, TimeSpan? retryAfter = null)
+        TimeSpan? period = null, TimeSpan? retryAfter = null, TimeSpan? maxRetryAfter = null, TimeProvider? time = null,
+        TimeSpan? remindEvery = null)
     {
         _name = name;
         _pass = pass;
@@ -35,11 +52,14 @@ public sealed class BackgroundLoop : IAsyncDisposable
         _health = health;
         _period = period ?? Timeout.InfiniteTimeSpan;
         _retryAfter = retryAfter ?? TimeSpan.FromSeconds(1);
+        _maxRetryAfter = maxRetryAfter is { } max && max > _retryAfter ? max : _retryAfter;
+        _time = time ?? TimeProvider.System;
+        _failureLines = new WarningThrottle(remindEvery ?? TimeSpan.FromMinutes(10));
     }
 
     public string Name => _name;
 
-    /// <summary>Starts the loop; the first pass runs after the first wake or period.</summary>
+    /// <summary>Starts the loop; the first pass runs after the first wake or period (at once with a zero period).</summary>
     public void Start() => _loop = Task.Run(RunAsync, CancellationToken.None);
 
     /// <summary>Asks for a pass as soon as the current one (if any) is done.</summary>
@@ -94,7 +114,10 @@ public sealed class BackgroundLoop : IAsyncDisposable
         {
             try
             {
-                await _signal.WaitAsync(wait, token);
+                if (wait != TimeSpan.Zero)
+                {
+                    await _signal.WaitAsync(wait, token);
+                }
             }
             catch (OperationCanceledException)
             {
@@ -106,8 +129,9 @@ public sealed class BackgroundLoop : IAsyncDisposable
             {
                 await _pass(token);
             }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            catch (Exception) when (token.IsCancellationRequested)
             {
+                // Stopping: whatever the pass was doing was cut short on purpose.
                 break;
             }
             catch (Exception e)
@@ -142,7 +166,7 @@ public sealed class BackgroundLoop : IAsyncDisposable
             {
                 _pass(token).GetAwaiter().GetResult();
             }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            catch (Exception) when (token.IsCancellationRequested)
             {
                 break;
             }
@@ -160,30 +184,103 @@ public sealed class BackgroundLoop : IAsyncDisposable
     {
         if (failure is null)
         {
-            _health?.Succeeded(_name);
+            if (_failures > 0 || !_reported)
+            {
+                _health?.Succeeded(_name);
+                if (_failures > 0)
+                {
+                    HostingLog.PassSucceededAgain(_logger, _name, _failures);
+                }
+
+                _failures = 0;
+                _reported = true;
+                _failureLines.Reset();
+            }
+
             return _period;
         }
 
-        // Log and carry on: one bad pass must never end hot reload, resource updates, health or restart detection.
+        // Log and carry on: one bad pass must never end hot reload, resource updates, health, registration or accepting.
+        _failures++;
+        _reported = true;
+        var wait = RetryWait(_failures);
         _health?.Failed(_name, failure);
-        HostingLog.PassFailed(_logger, _name, failure.GetType().Name, failure.Message, (long)_retryAfter.TotalMilliseconds);
+        var reason = $"{failure.GetType().Name}: {failure.Message}";
+        if (_failureLines.ShouldLog(reason, Now(), out var suppressed))
+        {
+            if (suppressed == 0)
+            {
+                HostingLog.PassFailed(_logger, _name, failure.GetType().Name, failure.Message, (long)wait.TotalMilliseconds);
+            }
+            else
+            {
+                HostingLog.PassStillFailing(_logger, _name, failure.GetType().Name, failure.Message, suppressed, (long)wait.TotalMilliseconds);
+            }
+        }
+
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             HostingLog.PassFailedDetail(_logger, _name, failure);
         }
 
-        return _period == Timeout.InfiniteTimeSpan || _period == TimeSpan.Zero || _period > _retryAfter ? _retryAfter : _period;
+        return wait;
     }
 
-    /// <summary>Stops the loop and waits for the pass in progress to end.</summary>
-    public async Task StopAsync()
+    /// <summary>How long to wait after the <paramref name="failures"/>-th failed pass in a row.</summary>
+    private TimeSpan RetryWait(int failures)
     {
-        if (_stop.IsCancellationRequested)
+        var wait = _retryAfter;
+        for (var i = 1; i < failures && wait < _maxRetryAfter; i++)
         {
-            return;
+            wait += wait;
         }
 
-        await _stop.CancelAsync();
+        if (wait > _maxRetryAfter)
+        {
+            wait = _maxRetryAfter;
+        }
+
+        // A periodic loop never waits longer than its period.
+        return _period != Timeout.InfiniteTimeSpan && _period != TimeSpan.Zero && _period < wait ? _period : wait;
+    }
+
+    private DateTimeOffset Now()
+    {
+        try
+        {
+            return _time.GetUtcNow();
+        }
+        catch (Exception)
+        {
+            // A clock that fails must not end the loop; the line is then logged (as if the interval had passed).
+            return DateTimeOffset.MaxValue;
+        }
+    }
+
+    /// <summary>
+    /// Asks the loop to end without waiting for it (callable from a pass: the loop ends when the pass returns);
+    /// <see cref="StopAsync"/> waits.
+    /// </summary>
+    public void RequestStop()
+    {
+        try
+        {
+            _stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already disposed.
+        }
+    }
+
+    /// <summary>Stops the loop, waits for the pass in progress to end, and clears the loop's entry in <see cref="LoopHealth"/>.</summary>
+    public async Task StopAsync()
+    {
+        if (!_stop.IsCancellationRequested)
+        {
+            await _stop.CancelAsync();
+        }
+
         try
         {
             await _loop;
@@ -192,6 +289,9 @@ public sealed class BackgroundLoop : IAsyncDisposable
         {
             // RunAsync catches everything; nothing to add here.
         }
+
+        // A stopped loop is not failing: a removed resource's loop must not keep the daemon unready.
+        _health?.Stopped(_name);
     }
 
     public async ValueTask DisposeAsync()

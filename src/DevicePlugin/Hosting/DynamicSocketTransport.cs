@@ -19,10 +19,13 @@ public sealed class DynamicSocketTransport : IConnectionListenerFactory, IConnec
 {
     private readonly SocketConnectionContextFactory _connections;
     private readonly ILogger _logger;
+    private readonly LoopHealth? _health;
     private readonly List<DynamicEndPoint> _endpoints = [];
 
-    public DynamicSocketTransport(ILoggerFactory loggers)
+    /// <param name="health">where the accept loops' failures show (/readyz and the background-loop metrics); none when null</param>
+    public DynamicSocketTransport(ILoggerFactory loggers, LoopHealth? health = null)
     {
+        _health = health;
         _logger = loggers.CreateLogger<DynamicSocketTransport>();
         _connections = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), _logger);
     }
@@ -69,7 +72,7 @@ public sealed class DynamicSocketTransport : IConnectionListenerFactory, IConnec
             var connection = _connections.Create(s);
             connection.Features.Set(feature);
             return connection;
-        }, ((DynamicEndPoint)endpoint).Accepted.Writer, _logger, accept);
+        }, ((DynamicEndPoint)endpoint).Accepted.Writer, _logger, _health, accept);
         acceptor.Start();
         return acceptor;
     }

@@ -47,6 +47,21 @@ public sealed class LoopHealth
         _failingGauge?.WithLabels(loop).Set(1);
     }
 
+    /// <summary>The loop was stopped: it is failing no more (its error count stays).</summary>
+    public void Stopped(string loop)
+    {
+        bool was;
+        lock (_lock)
+        {
+            was = _failing.Remove(loop);
+        }
+
+        if (was)
+        {
+            _failingGauge?.WithLabels(loop).Set(0);
+        }
+    }
+
     public void Succeeded(string loop)
     {
         bool was;

@@ -9,7 +9,8 @@ namespace DevicePlugin.Hosting;
 
 /// <summary>
 /// Accepts the connections of one listening socket for a <see cref="DynamicSocketTransport"/> and keeps track of them
-/// until they close, so that closing the socket also closes what came through it and nothing else.
+/// until they close, so that closing the socket also closes what came through it and nothing else. The accepting is
+/// a <see cref="BackgroundLoop"/> (<c>accept &lt;name&gt;</c>) whose passes follow one another, one connection each.
 /// </summary>
 public sealed class SocketAcceptor : IAsyncDisposable
 {
@@ -21,106 +22,71 @@ public sealed class SocketAcceptor : IAsyncDisposable
     private readonly string _name;
     private readonly Func<Socket, ConnectionContext> _create;
     private readonly ChannelWriter<ConnectionContext> _accepted;
-    private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<ConnectionContext, byte> _open = new();
-    private Task _loop = Task.CompletedTask;
+    private readonly BackgroundLoop _loop;
 
     internal SocketAcceptor(Socket listening, string name, Func<Socket, ConnectionContext> create,
-        ChannelWriter<ConnectionContext> accepted, ILogger logger, Func<CancellationToken, ValueTask<Socket>>? accept = null)
+        ChannelWriter<ConnectionContext> accepted, ILogger logger, LoopHealth? health = null,
+        Func<CancellationToken, ValueTask<Socket>>? accept = null)
     {
         _listening = listening;
         _accept = accept ?? listening.AcceptAsync;
         _name = name;
         _create = create;
         _accepted = accepted;
-        _logger = logger;
+        _loop = new BackgroundLoop("accept " + name, AcceptOneAsync, logger, health, period: TimeSpan.Zero,
+            retryAfter: MinPause, maxRetryAfter: MaxPause);
     }
 
     /// <summary>Connections accepted and not closed yet.</summary>
     public int OpenConnections => _open.Count;
 
-    internal void Start() => _loop = Task.Run(AcceptLoopAsync);
+    /// <summary>The name of the accept loop: in logs, on /readyz and as the background-loop metrics' <c>loop</c> label.</summary>
+    public string LoopName => _loop.Name;
 
-    private async Task AcceptLoopAsync()
+    internal void Start() => _loop.Start();
+
+    /// <summary>
+    /// One pass of the accept loop: one connection accepted and handed on. Running out of file descriptors
+    /// (EMFILE/ENFILE) or buffers throws: the loop logs it once, shows it on /readyz and backs off, and the waiting
+    /// clients stay in the backlog; ending the loop instead would leave the socket deaf for good.
+    /// </summary>
+    private async Task AcceptOneAsync(CancellationToken token)
     {
-        var token = _stop.Token;
-        var pause = MinPause;
-        var pausing = false;
-        while (!token.IsCancellationRequested)
+        Socket accepted;
+        try
         {
-            Socket accepted;
-            try
-            {
-                accepted = await _accept(token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (ObjectDisposedException)
-            {
-                break;
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Interrupted)
-            {
-                // The client gave up while waiting in the backlog.
-                continue;
-            }
-            catch (SocketException e)
-            {
-                // Out of file descriptors (EMFILE/ENFILE) or buffers: the waiting clients stay in the backlog; try
-                // again shortly rather than ending the loop, which would leave the socket deaf for good.
-                if (!pausing)
-                {
-                    HostingLog.AcceptFailing(_logger, _name, e.SocketErrorCode.ToString(), e.Message);
-                    pausing = true;
-                }
+            accepted = await _accept(token);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Interrupted)
+        {
+            // The client gave up while waiting in the backlog.
+            return;
+        }
 
-                try
-                {
-                    await Task.Delay(pause, token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
+        ConnectionContext connection;
+        try
+        {
+            connection = _create(accepted);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            accepted.Dispose();
+            return;
+        }
 
-                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPause.Ticks));
-                continue;
-            }
-
-            if (pausing)
-            {
-                HostingLog.AcceptRecovered(_logger, _name);
-                pausing = false;
-                pause = MinPause;
-            }
-
-            ConnectionContext connection;
-            try
-            {
-                connection = _create(accepted);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                accepted.Dispose();
-                continue;
-            }
-
-            _open[connection] = 0;
-            connection.ConnectionClosed.Register(static state =>
-            {
-                var (open, closed) = ((ConcurrentDictionary<ConnectionContext, byte>, ConnectionContext))state!;
-                open.TryRemove(closed, out _);
-            }, (_open, connection));
-            if (!_accepted.TryWrite(connection))
-            {
-                // The transport is gone (shutting down).
-                _open.TryRemove(connection, out _);
-                connection.Abort();
-                await connection.DisposeAsync();
-            }
+        _open[connection] = 0;
+        connection.ConnectionClosed.Register(static state =>
+        {
+            var (open, closed) = ((ConcurrentDictionary<ConnectionContext, byte>, ConnectionContext))state!;
+            open.TryRemove(closed, out _);
+        }, (_open, connection));
+        if (!_accepted.TryWrite(connection))
+        {
+            // The transport is gone (shutting down).
+            _open.TryRemove(connection, out _);
+            connection.Abort();
+            await connection.DisposeAsync();
         }
     }
 
@@ -130,13 +96,10 @@ public sealed class SocketAcceptor : IAsyncDisposable
     /// </summary>
     public async Task CloseAsync(TimeSpan grace)
     {
-        if (!_stop.IsCancellationRequested)
-        {
-            await _stop.CancelAsync();
-        }
-
+        // Cancel first, so that the accept the disposed socket ends is taken for the stop it is, not a failure.
+        _loop.RequestStop();
         _listening.Dispose();
-        await _loop;
+        await _loop.StopAsync();
 
         foreach (var connection in _open.Keys)
         {
@@ -176,6 +139,6 @@ public sealed class SocketAcceptor : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await CloseAsync(TimeSpan.Zero);
-        _stop.Dispose();
+        await _loop.DisposeAsync();
     }
 }

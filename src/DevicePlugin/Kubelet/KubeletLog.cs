@@ -10,9 +10,6 @@ internal static partial class KubeletLog
     [LoggerMessage(2, LogLevel.Information, "{Resource}: registered with the kubelet ({Devices} devices, endpoint {Endpoint}) in {Milliseconds} ms")]
     public static partial void Registered(ILogger logger, string resource, int devices, string endpoint, long milliseconds);
 
-    [LoggerMessage(3, LogLevel.Warning, "{Resource}: registration failed, retrying in {DelayMs} ms: {Message}")]
-    public static partial void RegistrationFailed(ILogger logger, string resource, long delayMs, string message);
-
     [LoggerMessage(4, LogLevel.Information, "{Resource}: stopped serving; socket {Socket} removed")]
     public static partial void Stopped(ILogger logger, string resource, string socket);
 
@@ -44,14 +41,8 @@ internal static partial class KubeletLog
     [LoggerMessage(14, LogLevel.Information, "{Resource}: options changed (preStartRequired={PreStart}); registering again")]
     public static partial void OptionsChanged(ILogger logger, string resource, bool preStart);
 
-    [LoggerMessage(15, LogLevel.Error, "{Resource}: failed to start serving on {Socket}: {Message}")]
-    public static partial void ServeFailed(ILogger logger, string resource, string socket, string message);
-
     [LoggerMessage(16, LogLevel.Information, "{Resource}: PreStartContainer refused: {Message}")]
     public static partial void PreStartRefused(ILogger logger, string resource, string message);
-
-    [LoggerMessage(17, LogLevel.Debug, "{Resource}: registration still failing, retrying in {DelayMs} ms: {Message}")]
-    public static partial void RegistrationStillFailing(ILogger logger, string resource, long delayMs, string message);
 
     [LoggerMessage(18, LogLevel.Warning, "{Resource}: a new kubelet.sock appeared while Register was pending; abandoning that call and registering with the new kubelet")]
     public static partial void RegisterAbandoned(ILogger logger, string resource);

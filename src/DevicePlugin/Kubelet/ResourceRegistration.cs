@@ -18,7 +18,6 @@ internal sealed class ResourceRegistration
     private CancellationTokenSource? _call;
     private string? _abandonReason;
     private string? _lastError;
-    private string? _lastLoggedError;
 
     public RegistrationState State
     {
@@ -157,23 +156,18 @@ internal sealed class ResourceRegistration
             _registeredWith = kubelet;
             _state = RegistrationState.Registered;
             _lastError = null;
-            _lastLoggedError = null;
         }
     }
 
-    /// <summary>Registration failed: a retry is asked for (on a fresh socket when none serves); true when the
-    /// error is the one logged last time.</summary>
-    public bool Failed(string error, bool serving)
+    /// <summary>Registration failed: a retry is asked for (on a fresh socket when none serves).</summary>
+    public void Failed(string error, bool serving)
     {
         lock (_lock)
         {
             _state = RegistrationState.Failed;
             _lastError = error;
-            var repeated = error == _lastLoggedError;
-            _lastLoggedError = error;
             _reregister = true;
             _recreate |= !serving;
-            return repeated;
         }
     }
 

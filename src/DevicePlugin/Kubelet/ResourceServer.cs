@@ -1,3 +1,4 @@
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -5,10 +6,11 @@ using Microsoft.Extensions.Logging;
 namespace DevicePlugin.Kubelet;
 
 /// <summary>
-/// One extended resource's socket in the kubelet directory and its registration with the kubelet. A single background
-/// loop owns both: it serves first (<see cref="ResourceSocket"/>), then registers (<see cref="KubeletRegistrar"/>),
-/// retries with a capped backoff while the kubelet is away, and opens a fresh socket when the kubelet restarts
-/// (<see cref="ResourceRegistration"/> tracks the state and detects restarts).
+/// One extended resource's socket in the kubelet directory and its registration with the kubelet. A single
+/// <see cref="BackgroundLoop"/> (<c>resource-server &lt;resource&gt;</c>) owns both: it serves first
+/// (<see cref="ResourceSocket"/>), then registers (<see cref="KubeletRegistrar"/>), retries with a capped backoff while
+/// the kubelet is away (each failure logged once, shown on /readyz and in the loop metrics), and opens a fresh socket
+/// when the kubelet restarts (<see cref="ResourceRegistration"/> tracks the state and detects restarts).
 /// </summary>
 public sealed class ResourceServer : IAsyncDisposable
 {
@@ -20,13 +22,12 @@ public sealed class ResourceServer : IAsyncDisposable
 
     private readonly ResourceServerContext _context;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly SemaphoreSlim _wake = new(0);
     private readonly ResourceRegistration _registration = new();
     private readonly KubeletRegistrar _registrar;
     private readonly List<Task> _closing = [];
     private ResourceSocket? _socket;
-    private Task _loop = Task.CompletedTask;
+    private readonly BackgroundLoop _loop;
+    private int _stopped;
 
     public ResourceServer(ResourceSnapshot initial, ResourceServerContext context)
     {
@@ -37,6 +38,9 @@ public sealed class ResourceServer : IAsyncDisposable
         Endpoint = EndpointFor(initial.ResourceName);
         SocketPath = Path.Combine(context.KubeletDirectory, Endpoint);
         _registrar = new KubeletRegistrar(context, _registration, _logger);
+        // Retries while the kubelet is away: 100 ms, doubling to 2 s; a directory check that sees a kubelet wakes it sooner.
+        _loop = new BackgroundLoop("resource-server " + ResourceName, PassAsync, _logger, context.Loops,
+            retryAfter: MinRetry, maxRetryAfter: MaxRetry, time: context.Time);
     }
 
     public string ResourceName { get; }
@@ -60,9 +64,13 @@ public sealed class ResourceServer : IAsyncDisposable
 
     public static string EndpointFor(string resourceName) => "dp-" + resourceName.Replace('/', '_') + ".sock";
 
+    /// <summary>The name of the server's loop: in logs, on /readyz and as the background-loop metrics' <c>loop</c> label.</summary>
+    public string LoopName => _loop.Name;
+
     public Task StartAsync()
     {
-        _loop = Task.Run(RunAsync, CancellationToken.None);
+        _loop.Start();
+        _loop.Wake();
         return Task.CompletedTask;
     }
 
@@ -83,7 +91,7 @@ public sealed class ResourceServer : IAsyncDisposable
     public void RequestReRegistration(bool recreateSocket)
     {
         _registration.Request(recreateSocket);
-        _wake.Release();
+        _loop.Wake();
     }
 
     /// <summary>
@@ -113,73 +121,44 @@ public sealed class ResourceServer : IAsyncDisposable
 
         if (check.Wake)
         {
-            _wake.Release();
+            _loop.Wake();
         }
     }
 
-    private async Task RunAsync()
+    /// <summary>
+    /// One pass of the server's loop: does what was asked (serve on a fresh socket, register). A failure is recorded
+    /// (state Failed, a retry asked for) and thrown, for the loop to log once, show on /readyz and retry with backoff.
+    /// </summary>
+    private async Task PassAsync(CancellationToken token)
     {
-        var delay = MinRetry;
-        var token = _stop.Token;
-        while (!token.IsCancellationRequested)
+        var (recreate, reregister) = _registration.TakeRequests();
+        if (!recreate && !reregister)
         {
-            var (recreate, reregister) = _registration.TakeRequests();
-            if (recreate || reregister)
+            return;
+        }
+
+        try
+        {
+            // A kubelet that started while we waited deleted our socket with every other one: serve anew.
+            if (recreate || _socket is null || !File.Exists(SocketPath))
             {
-                try
-                {
-                    // A kubelet that started while we waited deleted our socket with every other one: serve anew.
-                    if (recreate || _socket is null || !File.Exists(SocketPath))
-                    {
-                        CloseSocket();
-                        Serve();
-                    }
-
-                    await _registrar.RegisterAsync(ResourceName, Endpoint, Feed.Current, token);
-                    delay = MinRetry;
-                }
-                catch (OperationCanceledException) when (token.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception e)
-                {
-                    var error = e is RpcException rpc ? rpc.Status.Detail : e.Message;
-                    var repeated = _registration.Failed(error, serving: _socket is not null);
-                    _context.Metrics.Registration(ResourceName, ok: false);
-                    if (repeated)
-                    {
-                        // The same cause again: one line when it starts, not one per retry.
-                        KubeletLog.RegistrationStillFailing(_logger, ResourceName, (long)delay.TotalMilliseconds, error);
-                    }
-                    else
-                    {
-                        KubeletLog.RegistrationFailed(_logger, ResourceName, (long)delay.TotalMilliseconds, error);
-                    }
-
-                    // Wait for the backoff, or earlier when the kubelet directory changes.
-                    try
-                    {
-                        await _wake.WaitAsync(delay, token);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
-
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
-                    continue;
-                }
+                CloseSocket();
+                Serve();
             }
 
-            try
+            await _registrar.RegisterAsync(ResourceName, Endpoint, Feed.Current, token);
+        }
+        catch (Exception e) when (!token.IsCancellationRequested)
+        {
+            var error = e is RpcException rpc ? rpc.Status.Detail : e.Message;
+            _registration.Failed(error, serving: _socket is not null);
+            _context.Metrics.Registration(ResourceName, ok: false);
+            if (e is RpcException)
             {
-                await _wake.WaitAsync(token);
+                throw new IOException($"Register failed: {error}", e);
             }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
+
+            throw;
         }
     }
 
@@ -191,9 +170,8 @@ public sealed class ResourceServer : IAsyncDisposable
         }
         catch (Exception e) when (e is not DirectoryNotFoundException)
         {
-            // A missing kubelet directory is named once by the registration failure that follows.
-            KubeletLog.ServeFailed(_logger, ResourceName, SocketPath, e.Message);
-            throw;
+            // A missing kubelet directory says so itself; anything else is named with the socket it concerns.
+            throw new IOException($"failed to start serving on {SocketPath}: {e.Message}", e);
         }
 
         KubeletLog.Serving(_logger, ResourceName, SocketPath);
@@ -222,21 +200,12 @@ public sealed class ResourceServer : IAsyncDisposable
     /// <summary>Ends the streams, stops serving and deletes the socket.</summary>
     public async Task StopAsync()
     {
-        if (_stop.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
         {
             return;
         }
 
-        await _stop.CancelAsync();
-        try
-        {
-            await _loop;
-        }
-        catch (Exception)
-        {
-            // The loop only ends by cancellation; anything else was already logged.
-        }
-
+        await _loop.StopAsync();
         CloseSocket();
         Task[] closing;
         lock (_closing)
@@ -254,7 +223,6 @@ public sealed class ResourceServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        _stop.Dispose();
-        _wake.Dispose();
+        await _loop.DisposeAsync();
     }
 }

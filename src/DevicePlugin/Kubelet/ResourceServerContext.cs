@@ -19,4 +19,7 @@ public sealed record ResourceServerContext(
 
     /// <summary>When set, no socket is created in the directory unless this process holds its instance lock.</summary>
     public KubeletDirectoryLock? DirectoryLock { get; init; }
+
+    /// <summary>Where each resource server loop's failures show (/readyz and the background-loop metrics); none when null.</summary>
+    public LoopHealth? Loops { get; init; }
 }

@@ -62,4 +62,36 @@ public sealed class BackgroundLoopTests
         await loop.DisposeAsync();
         Assert.Equal(2, passes);
     }
+
+    [Fact]
+    public async Task The_same_failure_is_logged_once_per_reminder_interval_with_backoff_and_stop_clears_it()
+    {
+        var logs = new RecordingLoggerProvider();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+        var health = new LoopHealth();
+        var time = new ManualTimeProvider();
+        var passes = 0;
+        await using var loop = new BackgroundLoop("same-failure", _ =>
+        {
+            Interlocked.Increment(ref passes);
+            return Task.FromException(new IOException("still broken"));
+        }, loggers.CreateLogger("test"), health, retryAfter: TimeSpan.FromMilliseconds(1), maxRetryAfter: TimeSpan.FromMilliseconds(8),
+            time: time, remindEvery: TimeSpan.FromMinutes(10));
+        loop.Start();
+        loop.Wake();
+
+        bool IsFailureLine(string l) => l.Contains("background loop same-failure: a pass failed (IOException: still broken)", StringComparison.Ordinal);
+        await Eventually.TrueAsync(() => Volatile.Read(ref passes) >= 5, "failed passes are retried");
+        Assert.Single(logs.Lines, IsFailureLine);
+        // The backoff doubles from 1 ms and stops at 8 ms.
+        Assert.Contains(logs.Lines, l => IsFailureLine(l) && l.Contains("next pass within 1 ms", StringComparison.Ordinal));
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        await Eventually.TrueAsync(() => logs.Lines.Count(IsFailureLine) == 2, "the failure is logged again after the reminder interval");
+        Assert.Matches(@"; \d+ failed passes not logged since the last line; the loop goes on, next pass within 8 ms", logs.Lines.Last(IsFailureLine));
+
+        Assert.True(health.Failing.ContainsKey("same-failure"));
+        await loop.StopAsync();
+        Assert.Empty(health.Failing);
+    }
 }

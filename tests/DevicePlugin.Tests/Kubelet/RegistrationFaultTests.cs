@@ -95,6 +95,32 @@ public sealed partial class RegistrationFaultTests
     }
 
     [Fact]
+    public async Task A_failing_registration_is_one_line_of_the_resource_server_loop_shown_on_readyz_and_in_the_loop_metrics_until_it_registers()
+    {
+        await using var node = await PluginNode.StartAsync(Configs.Simulated(), startKubelet: false,
+            options: o => { Directory.CreateDirectory(o.KubeletDirectory); return o; });
+        var loop = "resource-server " + Configs.Gpu;
+        var failure = $"background loop {loop}: a pass failed (IOException: the kubelet socket {node.Kubelet.SocketPath} does not exist";
+
+        // Retried with backoff while the kubelet is away; the same failure is one line, named by the loop.
+        await Eventually.TrueAsync(() => FailedRegistrations(node) >= 3, "three registration attempts failed");
+        Assert.Single(node.Logs.Lines, l => l.Contains(failure, StringComparison.Ordinal));
+        Assert.Contains($"background loop {loop} failing: IOException: the kubelet socket", await GetReadyzAsync(node), StringComparison.Ordinal);
+        var metrics = await node.ScrapeAsync();
+        Assert.Equal(1, metrics.Value("device_plugin_background_loop_failing", ("loop", loop)));
+        Assert.True(metrics.Value("device_plugin_background_loop_errors_total", ("loop", loop)) >= 3);
+
+        // The kubelet comes: the loop serves, registers and is healthy again.
+        await node.Kubelet.StartAsync();
+        var plugin = await node.RegistrationAsync(Configs.Gpu);
+        await plugin.WaitForListAsync(l => l.Devices.Count == 5, PluginNode.Wait);
+        await Eventually.TrueAsync(() => node.Logs.Contains($"background loop {loop}: a pass succeeded after"), "the recovery is logged");
+        Assert.Equal(0, (await node.ScrapeAsync()).Value("device_plugin_background_loop_failing", ("loop", loop)));
+        Assert.DoesNotContain(loop, await GetReadyzAsync(node), StringComparison.Ordinal);
+        Assert.Single(node.Logs.Lines, l => l.Contains(failure, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_socket_appears_in_the_kubelet_directory_only_with_mode_0600_even_under_umask_000()
     {
         using var dir = new TempDirectory();

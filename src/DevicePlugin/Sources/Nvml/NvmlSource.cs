@@ -58,7 +58,20 @@ public sealed class NvmlSource : IDeviceSource
             metrics ?? ISourceMetrics.None);
     }
 
-    public SourceKind Kind => SourceKind.Nvml;
+    public SourceKind Kind => NvmlSchema.Kind;
+
+    /// <summary>The source as a daemon creates it (its registration in <c>DeviceSources</c>).</summary>
+    public static NvmlSource Create(SourceContext context) => new(
+        new NvmlSourceOptions
+        {
+            LibraryPath = context.Options.NvmlLibrary,
+            DriverRoot = context.Options.DriverRoot,
+            SysfsRoot = context.Options.SysfsRoot,
+            DevRoot = context.Options.DevRoot,
+            ProcRoot = context.Options.ProcRoot,
+            FailOnInitError = context.FailOnInitError,
+        },
+        context.Sink, context.Time, context.Loggers, context.Metrics, context.Loops);
 
     /// <summary>GPUs NVML reported in MIG mode, which are never advertised whole (also the metric <c>device_plugin_nvml_mig_gpus_skipped</c>).</summary>
     public int MigGpusSkipped => Volatile.Read(ref _session)?.MigGpusSkipped ?? 0;
@@ -105,11 +118,11 @@ public sealed class NvmlSource : IDeviceSource
             try
             {
                 StartSession(health);
-                _sink.SourceRunning(SourceKind.Nvml);
+                _sink.SourceRunning(NvmlSchema.Kind);
             }
             catch (SourceInitException e) when (!_options.FailOnInitError)
             {
-                _sink.SourceFailed(SourceKind.Nvml, e);
+                _sink.SourceFailed(NvmlSchema.Kind, e);
                 NvmlLog.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
                 PublishCurrent();
                 StartRetry();
@@ -218,7 +231,7 @@ public sealed class NvmlSource : IDeviceSource
                 StartSession(health);
                 NvmlLog.RetrySucceeded(_logger);
                 _retryWarnings.Reset();
-                _sink.SourceRunning(SourceKind.Nvml);
+                _sink.SourceRunning(NvmlSchema.Kind);
                 _retry = null;
                 _retryCancel?.Dispose();
                 _retryCancel = null;
@@ -243,7 +256,7 @@ public sealed class NvmlSource : IDeviceSource
     /// <summary>Counts every failed retry; logs it at Warning when the reason changed or the last warning is old enough.</summary>
     private void RetryFailed(SourceInitException e)
     {
-        _sink.SourceFailed(SourceKind.Nvml, e);
+        _sink.SourceFailed(NvmlSchema.Kind, e);
         if (_retryWarnings.ShouldLog(e.Message, _time.GetUtcNow(), out var suppressed))
         {
             NvmlLog.RetryFailed(_logger, e.Message, suppressed, _options.RetryWarningInterval.TotalMinutes);
@@ -255,7 +268,7 @@ public sealed class NvmlSource : IDeviceSource
     {
         lock (_publish)
         {
-            _sink.Publish(SourceKind.Nvml, BuildResources());
+            _sink.Publish(NvmlSchema.Kind, BuildResources());
         }
     }
 
@@ -269,7 +282,7 @@ public sealed class NvmlSource : IDeviceSource
         {
             if (session is not null && ReferenceEquals(session, _session))
             {
-                _sink.Publish(SourceKind.Nvml, BuildResources());
+                _sink.Publish(NvmlSchema.Kind, BuildResources());
             }
         }
     }

@@ -1,4 +1,4 @@
-namespace DevicePlugin.Sources;
+namespace DevicePlugin.Hosting;
 
 /// <summary>
 /// Rate-limits a repeated warning (a retry failing again): it is logged when its reason changes or when
