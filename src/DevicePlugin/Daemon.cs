@@ -197,6 +197,7 @@ public sealed class Daemon : IAsyncDisposable
             }
 
             token.ThrowIfCancellationRequested();
+            StartupCollectionPause.End();
             _podResources?.Start();
             _trimmer.Trim();
             _trimmer.Start();
@@ -204,6 +205,7 @@ public sealed class Daemon : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // Stopping before start-up was done.
+            StartupCollectionPause.End();
         }
     }
 
