@@ -26,6 +26,7 @@ public sealed class Daemon : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly SourceFactory _sourceFactory;
+    private readonly SourceCatalog _catalog;
     private readonly Dictionary<SourceKind, IDeviceSource> _sources = [];
 
     /// <summary>What each source last accepted without failing; an equal assignment is not handed to it again.</summary>
@@ -51,13 +52,17 @@ public sealed class Daemon : IAsyncDisposable
     private static readonly TimeSpan StartupWindow = TimeSpan.FromSeconds(5);
     private bool _started;
 
-    public Daemon(DaemonOptions options, PluginConfig config, ILoggerFactory loggers, TimeProvider? time = null, SourceFactory? sources = null)
+    /// <param name="sources">Creates each source; by default the catalog's registration does.</param>
+    /// <param name="catalog">The sources this daemon knows (their config schemas, kinds and factories); <see cref="DeviceSources.Builtin"/> by default.</param>
+    public Daemon(DaemonOptions options, PluginConfig config, ILoggerFactory loggers, TimeProvider? time = null, SourceFactory? sources = null,
+        SourceCatalog? catalog = null)
     {
+        _catalog = catalog ?? DeviceSources.Builtin;
         _options = options;
         _loggers = loggers;
         _logger = loggers.CreateLogger<Daemon>();
         _time = time ?? TimeProvider.System;
-        _sourceFactory = sources ?? DeviceSources.Create;
+        _sourceFactory = sources ?? _catalog.Create;
         Config = config;
         // The metrics read what is served from the view the manager writes, so they exist before the manager that
         // reports to them.
@@ -248,7 +253,7 @@ public sealed class Daemon : IAsyncDisposable
         PluginConfig next;
         try
         {
-            next = read.Content is { } content ? ConfigLoader.Parse(content, path) : throw new ConfigException(read.Error ?? $"{path}: cannot be read");
+            next = read.Content is { } content ? _catalog.Schemas.Parse(content, path) : throw new ConfigException(read.Error ?? $"{path}: cannot be read");
         }
         catch (ConfigException e)
         {
@@ -275,7 +280,7 @@ public sealed class Daemon : IAsyncDisposable
             // Policy first: a new resource's policy is there when its source publishes; a removed one's resource is
             // held back at once. Sources whose assignment is unchanged are not called at all.
             _manager.ApplyPolicies(config.Policies);
-            foreach (var kind in Enum.GetValues<SourceKind>())
+            foreach (var kind in _catalog.Kinds)
             {
                 var assignment = SourceAssignment.For(kind, config);
                 var resources = assignment.Resources;

@@ -76,7 +76,7 @@ public static class Program
         PluginConfig config;
         try
         {
-            config = options.ConfigPath is { } path ? ConfigLoader.LoadFile(path) : DeviceSources.DefaultConfig();
+            config = options.ConfigPath is { } path ? DeviceSources.Schemas.LoadFile(path) : DeviceSources.DefaultConfig();
         }
         catch (ConfigException e)
         {

@@ -1,12 +1,9 @@
-using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
-using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources.Nvml;
 using DevicePlugin.Sources.Pci;
 using DevicePlugin.Sources.Simulated;
 using DevicePlugin.Sources;
-using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin;
 
@@ -14,19 +11,20 @@ namespace DevicePlugin;
 public delegate IDeviceSource SourceFactory(SourceKind kind, SourceContext context);
 
 /// <summary>
-/// What a daemon gives each source it creates: where to publish, its options, whether a start failure is fatal, its
-/// loggers and clock, its own metrics (never a process-wide meter) and where its background loops report failures.
-/// </summary>
-public sealed record SourceContext(
-    IInventorySink Sink, DaemonOptions Options, bool FailOnInitError, ILoggerFactory Loggers, TimeProvider Time, ISourceMetrics Metrics,
-    LoopHealth? Loops = null);
-
-/// <summary>
-/// Where sources are registered: the factory for each <see cref="SourceKind"/> and the configuration used without
-/// <c>--config</c>, composed from what each source offers by default.
+/// Where sources are registered: one line per source (its config schema and how it is created), and the
+/// configuration used without <c>--config</c>, composed from what each source offers by default.
 /// </summary>
 public static class DeviceSources
 {
+    /// <summary>Every source this build has; the order is the order messages list them in.</summary>
+    public static SourceCatalog Builtin { get; } = new(
+        new SourceRegistration(new NvmlSchema(), NvmlSource.Create),
+        new SourceRegistration(new PciSchema(), PciSource.Create),
+        new SourceRegistration(new SimulatedSchema(), SimulatedSource.Create));
+
+    /// <summary>The config schemas of <see cref="Builtin"/>: what <c>--config</c> files are read with.</summary>
+    public static SourceSchemas Schemas => Builtin.Schemas;
+
     /// <summary>
     /// What the plugin advertises without <c>--config</c>: <c>nvidia.com/gpu</c> from NVML where NVML loads, and the PCI
     /// defaults of <see cref="PciDefaults"/> (AMD GPUs, Alveo user functions, DFL FPGA ports) where sysfs has them. A
@@ -37,28 +35,10 @@ public static class DeviceSources
         IsDefault = true,
         Resources =
         [
-            new ResourceConfig { Name = "nvidia.com/gpu", Source = SourceKind.Nvml },
+            new ResourceConfig { Name = "nvidia.com/gpu", Source = NvmlSchema.Kind, Settings = new NvmlSettings() },
             .. PciDefaults.Resources,
         ],
     };
 
-    public static IDeviceSource Create(SourceKind kind, SourceContext context) => kind switch
-    {
-        SourceKind.Simulated => new SimulatedSource(context.Sink),
-        SourceKind.Nvml => new NvmlSource(
-            new NvmlSourceOptions
-            {
-                LibraryPath = context.Options.NvmlLibrary,
-                DriverRoot = context.Options.DriverRoot,
-                SysfsRoot = context.Options.SysfsRoot,
-                DevRoot = context.Options.DevRoot,
-                ProcRoot = context.Options.ProcRoot,
-                FailOnInitError = context.FailOnInitError,
-            },
-            context.Sink, context.Time, context.Loggers, context.Metrics, context.Loops),
-        SourceKind.Pci => new PciSource(
-            new PciSourceOptions { SysfsRoot = context.Options.SysfsRoot, DevRoot = context.Options.DevRoot },
-            context.Sink, context.Time, context.Loggers, context.Loops),
-        _ => throw new SourceInitException($"the {kind.ToConfigName()} source is not available in this build"),
-    };
+    public static IDeviceSource Create(SourceKind kind, SourceContext context) => Builtin.Create(kind, context);
 }

@@ -4,6 +4,7 @@ using DevicePlugin.Allocation;
 using DevicePlugin.Api.V1Beta1;
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
+using DevicePlugin.Sources.Nvml;
 
 namespace DevicePlugin.Benchmarks;
 
@@ -30,7 +31,7 @@ public class AllocateBenchmarks
             })
             .ToImmutableArray();
         _snapshot = new ResourceSnapshot(
-            "nvidia.com/gpu", SourceKind.Nvml, devices,
+            "nvidia.com/gpu", NvmlSchema.Kind, devices,
             sharedDeviceNodes: ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"],
             naming: Naming);
         _request = [devices[4].Id, devices[5].Id, devices[6].Id, devices[7].Id];

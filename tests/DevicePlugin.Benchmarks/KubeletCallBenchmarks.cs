@@ -6,6 +6,7 @@ using DevicePlugin.Kubelet;
 using DevicePlugin.Metrics;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
+using DevicePlugin.Sources.Nvml;
 
 namespace DevicePlugin.Benchmarks;
 
@@ -37,7 +38,7 @@ public class KubeletCallBenchmarks
             })
             .ToImmutableArray();
         _snapshot = new ResourceSnapshot(
-            "nvidia.com/gpu", SourceKind.Nvml, devices,
+            "nvidia.com/gpu", NvmlSchema.Kind, devices,
             sharedDeviceNodes: ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]);
         var feed = new SnapshotFeed(_snapshot);
         _service = new DevicePluginService(feed, new StreamLifetime(), NullLogger<DevicePluginService>.Instance);

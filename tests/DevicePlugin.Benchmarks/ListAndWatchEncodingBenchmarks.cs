@@ -3,6 +3,7 @@ using BenchmarkDotNet.Attributes;
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
 using Google.Protobuf;
+using DevicePlugin.Sources.Pci;
 
 namespace DevicePlugin.Benchmarks;
 
@@ -23,7 +24,7 @@ public class ListAndWatchEncodingBenchmarks
                 Health = i % 97 == 0 ? DeviceHealth.Unhealthy : DeviceHealth.Healthy,
             })
             .ToImmutableArray();
-        _snapshot = new ResourceSnapshot("example.com/fpga", SourceKind.Pci, devices);
+        _snapshot = new ResourceSnapshot("example.com/fpga", PciSchema.Kind, devices);
     }
 
     [Benchmark]

@@ -45,17 +45,17 @@ public class PciScanBenchmarks
             new ResourceConfig
             {
                 Name = "bench.example.com/gpu",
-                Source = SourceKind.Pci,
-                Match = [new PciMatch { Vendor = GpuVendor, Driver = "amdgpu" }],
+                Source = PciSchema.Kind,
+                Settings = new PciSettings { Match = [new PciMatch { Vendor = GpuVendor, Driver = "amdgpu" }] },
             },
         ];
         var config = new PluginConfig { Resources = resources };
         var options = new PciSourceOptions { SysfsRoot = sys, DevRoot = dev, RescanInterval = TimeSpan.FromDays(1) };
 
         _scanInventory = new PciInventory(options, TimeProvider.System, NullLogger.Instance);
-        _scanInventory.Configure(SourceAssignment.For(SourceKind.Pci, config));
+        _scanInventory.Configure(SourceAssignment.For(PciSchema.Kind, config));
         _pollInventory = new PciInventory(options, TimeProvider.System, NullLogger.Instance);
-        _pollInventory.Configure(SourceAssignment.For(SourceKind.Pci, config));
+        _pollInventory.Configure(SourceAssignment.For(PciSchema.Kind, config));
         _pollInventory.Rescan();
         var matched = _pollInventory.Published[0].Devices.Length;
         if (matched != MatchedDevices)

@@ -71,7 +71,7 @@ public static class DemoCommand
             MetricsAddress = "127.0.0.1:0",
             PodResourcesSocket = kubelet.PodResourcesSocketPath!,
         };
-        await using var daemon = new Daemon(options, ConfigLoader.LoadFile(configPath), loggers);
+        await using var daemon = new Daemon(options, DeviceSources.Schemas.LoadFile(configPath), loggers);
         var started = DateTimeOffset.UtcNow;
         await daemon.StartAsync();
 

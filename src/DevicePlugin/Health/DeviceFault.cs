@@ -26,10 +26,5 @@ public static class DeviceFaultKind
     public const string NodeMissing = "node_missing";
 
     /// <summary>The kinds a source can report that carry no code: their counters are exported at 0 for every device.</summary>
-    public static ImmutableArray<string> UncodedKindsOf(SourceKind source) => source switch
-    {
-        SourceKind.Nvml => [DoubleBitEcc, Lost],
-        SourceKind.Pci => [AerFatal, DriverUnbound, Unplugged, NodeMissing],
-        _ => [],
-    };
+    public static ImmutableArray<string> UncodedKindsOf(SourceKind source) => source.UncodedFaultKinds;
 }

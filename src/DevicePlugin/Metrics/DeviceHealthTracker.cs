@@ -67,7 +67,7 @@ public sealed class DeviceHealthTracker(PluginMetrics metrics, ILogger<DeviceHea
     private string CauseOf(SourceKind source, PhysicalDevice device)
     {
         var fault = metrics.TakeCause(device.Id);
-        if (source == SourceKind.Simulated)
+        if (source.HealthFromConfiguration)
         {
             return ConfigCause;
         }

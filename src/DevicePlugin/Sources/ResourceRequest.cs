@@ -4,9 +4,10 @@ using DevicePlugin.Configuration;
 namespace DevicePlugin.Sources;
 
 /// <summary>
-/// One resource a source is asked to serve: its name and the source's own settings from its entry, nothing of the
-/// policy (replicas, naming, PreStartContainer, distinctDevices), which the manager joins in without the source.
-/// Equal when every field is, so an unchanged request need not reach the source again.
+/// One resource a source is asked to serve: its name and the source's own settings from its entry (the type its own
+/// schema reads: <see cref="SettingsAs{TSettings}"/>), nothing of the policy (replicas, naming, PreStartContainer,
+/// distinctDevices), which the manager joins in without the source. Equal when every field is, so an unchanged
+/// request need not reach the source again.
 /// </summary>
 public sealed record ResourceRequest
 {
@@ -15,14 +16,8 @@ public sealed record ResourceRequest
     /// <summary>Line of the entry in the config file (0 for built-in defaults), for messages.</summary>
     public int Line { get; init; }
 
-    /// <summary><c>pci</c>: selectors; a device belongs to the resource when any entry matches.</summary>
-    public ImmutableArray<PciMatch> Match { get; init; } = [];
-
-    /// <summary><c>simulated</c>: the devices.</summary>
-    public ImmutableArray<SimulatedDeviceConfig> Devices { get; init; } = [];
-
-    /// <summary><c>nvml</c>: how GPUs in MIG mode are advertised.</summary>
-    public MigStrategy MigStrategy { get; init; }
+    /// <summary>The source's own settings, as its schema read them.</summary>
+    public required ISourceSettings Settings { get; init; }
 
     /// <summary>
     /// The fixed device nodes the resource's containers get: the <c>pci</c> source counts one missing under
@@ -30,13 +25,14 @@ public sealed record ResourceRequest
     /// </summary>
     public ImmutableArray<string> ExtraDeviceNodes { get; init; } = [];
 
+    /// <summary>The settings as the type the source's own schema reads.</summary>
+    public TSettings SettingsAs<TSettings>() where TSettings : class, ISourceSettings => SourceSettings.As<TSettings>(Settings, Name);
+
     public static ResourceRequest From(ResourceConfig resource) => new()
     {
         Name = resource.Name,
         Line = resource.Line,
-        Match = resource.Match,
-        Devices = resource.Devices,
-        MigStrategy = resource.MigStrategy,
+        Settings = resource.Settings,
         ExtraDeviceNodes = resource.ExtraDeviceNodes,
     };
 
@@ -44,10 +40,8 @@ public sealed record ResourceRequest
         other is not null
         && Name == other.Name
         && Line == other.Line
-        && MigStrategy == other.MigStrategy
-        && Match.SequenceEqual(other.Match)
-        && Devices.SequenceEqual(other.Devices)
+        && Settings.Equals(other.Settings)
         && ExtraDeviceNodes.SequenceEqual(other.ExtraDeviceNodes);
 
-    public override int GetHashCode() => HashCode.Combine(Name, Line, MigStrategy, Match.Length, Devices.Length);
+    public override int GetHashCode() => HashCode.Combine(Name, Line, Settings, ExtraDeviceNodes.Length);
 }

@@ -3,6 +3,7 @@ using DevicePlugin.Allocation;
 using DevicePlugin.Inventory;
 using DevicePlugin.Tests.TestSupport;
 using Grpc.Core;
+using DevicePlugin.Sources.Pci;
 
 namespace DevicePlugin.Tests.Allocation;
 
@@ -13,7 +14,7 @@ public sealed class AllocateResponseBuilderTests
     private static ResourceSnapshot Snapshot(DeviceNaming naming, int replicas = 1, bool distinct = false) =>
         new(
             "example.com/fpga",
-            SourceKind.Pci,
+            PciSchema.Kind,
             [
                 new PhysicalDevice { Id = "0000:3b:00.0", DeviceNodes = ["/dev/dri/renderD128", "/dev/xclmgmt1"] }.Sets(Variable),
                 new PhysicalDevice { Id = "0000:af:00.0", DeviceNodes = ["/dev/dri/renderD129"] }.Sets(Variable),

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using DevicePlugin.Allocation;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Allocation;
 
@@ -114,7 +115,7 @@ public sealed class PreferredAllocatorPropertyTests
             .Select(i => new PhysicalDevice { Id = $"d{i}", NumaNode = numa[i] })
             .ToImmutableArray();
         var snapshot = new ResourceSnapshot(
-            "example.com/dev", SourceKind.Simulated, devices, new TopologyMatrix(count, levels, links), replicas);
+            "example.com/dev", SimulatedSchema.Kind, devices, new TopologyMatrix(count, levels, links), replicas);
 
         var all = TestTopologies.AllIds(snapshot);
         var available = all.Where(_ => random.Next(5) != 0).ToList();

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using DevicePlugin.Allocation;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Allocation;
 
@@ -114,7 +115,7 @@ public sealed class PreferredAllocatorTests
     {
         int?[] numa = [0, 0, null, null, 1, 1];
         var devices = numa.Select((n, i) => new PhysicalDevice { Id = $"gpu-{i:D2}", NumaNode = n }).ToImmutableArray();
-        var snapshot = new ResourceSnapshot("example.com/gpu", SourceKind.Simulated, devices);
+        var snapshot = new ResourceSnapshot("example.com/gpu", SimulatedSchema.Kind, devices);
 
         // Same known node scores SameNumaNode; unknown pairs score nothing.
         Assert.Equal(Gpus(0, 1), Choose(snapshot, TestTopologies.AllIds(snapshot), [], 2));

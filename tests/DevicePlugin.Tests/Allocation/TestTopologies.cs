@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Allocation;
 
@@ -40,7 +41,7 @@ public static class TestTopologies
         }
 
         return new ResourceSnapshot(
-            resourceName, SourceKind.Simulated, devices, new TopologyMatrix(count, levels, links), replicas,
+            resourceName, SimulatedSchema.Kind, devices, new TopologyMatrix(count, levels, links), replicas,
             distinctDevices: distinctDevices);
     }
 

@@ -4,6 +4,8 @@ using DevicePlugin.Cdi;
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources.Pci;
 using DevicePlugin.Tests.TestSupport;
+using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Cdi;
 
@@ -14,7 +16,7 @@ public sealed class CdiSpecTests
     internal static ResourceSnapshot Fpgas(string name = "example.com/fpga", params string[] ids) =>
         new(
             name,
-            SourceKind.Pci,
+            PciSchema.Kind,
             (ids.Length == 0 ? ["0000:3b:00.0", "0000:af:00.0"] : ids)
                 .Select((id, i) => new PhysicalDevice { Id = id, DeviceNodes = [$"/dev/dri/renderD{128 + i}", $"/dev/xclmgmt{i}"] }
                     .Sets(PciEnvironment.VariableFor(name)))
@@ -25,7 +27,7 @@ public sealed class CdiSpecTests
     internal static ResourceSnapshot Gpus() =>
         new(
             "nvidia.com/gpu",
-            SourceKind.Nvml,
+            NvmlSchema.Kind,
             [
                 new PhysicalDevice { Id = "GPU-8f6d2a4e-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia0"] }.Sets(NvidiaVisible),
                 new PhysicalDevice { Id = "GPU-1c0ffee0-0000-1111-2222-333344445555", DeviceNodes = ["/dev/nvidia1"] }.Sets(NvidiaVisible),
@@ -80,7 +82,7 @@ public sealed class CdiSpecTests
     public void Spec_without_shared_nodes_has_no_spec_wide_edits()
     {
         var snapshot = new ResourceSnapshot(
-            "example.com/sim", SourceKind.Simulated, [new PhysicalDevice { Id = "sim-0" }.Sets("SIMULATED_DEVICES"), new PhysicalDevice { Id = "sim-1" }.Sets("SIMULATED_DEVICES")]);
+            "example.com/sim", SimulatedSchema.Kind, [new PhysicalDevice { Id = "sim-0" }.Sets("SIMULATED_DEVICES"), new PhysicalDevice { Id = "sim-1" }.Sets("SIMULATED_DEVICES")]);
         var json = Json(CdiSpec.FromSnapshot(snapshot, [])!);
         Assert.Empty(CdiSpecValidator.Validate(json));
         Assert.False(json.TryGetProperty("containerEdits", out _));

@@ -6,6 +6,8 @@ using DevicePlugin.Inventory;
 using DevicePlugin.Tests.TestSupport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using DevicePlugin.Sources.Pci;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Cdi;
 
@@ -124,7 +126,7 @@ public sealed class CdiSpecWriterTests : IDisposable
     {
         var writer = Writer();
         writer.Write(CdiSpecTests.Fpgas());
-        var empty = new ResourceSnapshot("example.com/fpga", SourceKind.Pci, [], naming: DeviceNaming.Cdi);
+        var empty = new ResourceSnapshot("example.com/fpga", PciSchema.Kind, [], naming: DeviceNaming.Cdi);
         Assert.Equal(CdiWriteResult.Removed, writer.Write(empty));
         Assert.Empty(Files());
     }
@@ -152,7 +154,7 @@ public sealed class CdiSpecWriterTests : IDisposable
         using var factory = LoggerFactory.Create(b => b.AddProvider(logs));
         var writer = new CdiSpecWriter(new CdiConfig { SpecDirectory = _directory }, factory.CreateLogger<CdiSpecWriter>());
         var env = new ResourceSnapshot(
-            "example.com/fpga", SourceKind.Pci, [new PhysicalDevice { Id = "-bad-" }], naming: DeviceNaming.Env,
+            "example.com/fpga", PciSchema.Kind, [new PhysicalDevice { Id = "-bad-" }], naming: DeviceNaming.Env,
             cdiKind: "bad kind/x");
 
         Assert.Equal(CdiWriteResult.Removed, writer.Write(env));
@@ -181,7 +183,7 @@ public sealed class CdiSpecWriterTests : IDisposable
 
         // Two resources whose kinds map to the same file: the second is refused.
         var clash = new ResourceSnapshot(
-            "example.com/gpu-copy", SourceKind.Simulated, [new PhysicalDevice { Id = "x" }], naming: DeviceNaming.Cdi,
+            "example.com/gpu-copy", SimulatedSchema.Kind, [new PhysicalDevice { Id = "x" }], naming: DeviceNaming.Cdi,
             cdiKind: "nvidia.com/gpu");
         Assert.Equal(CdiWriteResult.Failed, writer.Write(clash));
         Assert.Equal(["nvidia.com-gpu.json"], Files());

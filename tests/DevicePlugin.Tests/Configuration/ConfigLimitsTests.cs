@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using DevicePlugin.Configuration;
 using DevicePlugin.Tests.TestSupport;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Configuration;
 
@@ -15,9 +16,9 @@ public sealed class ConfigLimitsTests
     [InlineData("---\n")]
     public void An_empty_or_comment_only_file_is_an_error_not_no_resources(string yaml)
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "c.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(yaml, "c.yaml"));
         Assert.Equal("c.yaml: (file): is empty or holds only comments (write \"resources: []\" to advertise nothing)", e.Message);
-        Assert.Empty(ConfigLoader.Parse("resources: []", "c.yaml").Resources);
+        Assert.Empty(DeviceSources.Schemas.Parse("resources: []", "c.yaml").Resources);
     }
 
     [Theory]
@@ -28,7 +29,7 @@ public sealed class ConfigLimitsTests
     {
         var yaml = "resources: " + new string('[', levels) + new string(']', levels) + "\n";
         var started = Stopwatch.GetTimestamp();
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "deep.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(yaml, "deep.yaml"));
         Assert.Equal("(structure)", e.Key);
         Assert.Contains("deeper than the limit of 64 levels", e.Problem, StringComparison.Ordinal);
         // Refused at level 65 without reading on: far below the 14 s the whole document took.
@@ -44,12 +45,12 @@ public sealed class ConfigLimitsTests
             deep.Append(new string(' ', i)).Append('k').Append(i).Append(":\n");
         }
 
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(deep.ToString(), "d.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(deep.ToString(), "d.yaml"));
         Assert.Equal("(structure)", e.Key);
 
         // 64 levels pass the limit; the schema then names the first unknown key.
         var ok = "resources: " + new string('[', 63) + new string(']', 63) + "\n";
-        var schema = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ok, "d.yaml"));
+        var schema = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(ok, "d.yaml"));
         Assert.NotEqual("(structure)", schema.Key);
     }
 
@@ -57,13 +58,13 @@ public sealed class ConfigLimitsTests
     public void A_file_over_one_MiB_is_refused_naming_the_limit()
     {
         var big = "# " + new string('x', ConfigFileReader.MaxBytes) + "\nresources: []\n";
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Encoding.UTF8.GetBytes(big), "big.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(Encoding.UTF8.GetBytes(big), "big.yaml"));
         Assert.Equal("big.yaml: (file): is larger than the limit of 1 MiB (1,048,576 bytes)", e.Message);
 
         using var dir = new TempDirectory();
         var path = dir.Combine("big.yaml");
         File.WriteAllText(path, big);
-        var fromFile = Assert.Throws<ConfigException>(() => ConfigLoader.LoadFile(path));
+        var fromFile = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.LoadFile(path));
         Assert.Contains("larger than the limit of 1 MiB", fromFile.Message, StringComparison.Ordinal);
     }
 
@@ -73,7 +74,7 @@ public sealed class ConfigLimitsTests
     public void A_duration_too_large_for_a_TimeSpan_is_a_config_error(string text)
     {
         Assert.False(DurationParser.TryParse(text, out _));
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse($"health:\n  recoverAfter: {text}\n", "c.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse($"health:\n  recoverAfter: {text}\n", "c.yaml"));
         Assert.Equal("health.recoverAfter", e.Key);
     }
 
@@ -89,7 +90,7 @@ public sealed class ConfigLimitsTests
     public void Extra_device_nodes_must_be_normalised_files_under_dev(string path)
     {
         var yaml = $"resources:\n  - name: a.com/x\n    source: simulated\n    extraDeviceNodes: [\"{path}\"]\n";
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "c.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(yaml, "c.yaml"));
         Assert.Equal("resources[0].extraDeviceNodes[0]", e.Key);
         Assert.Contains("normalised path of a file under /dev", e.Problem, StringComparison.Ordinal);
     }
@@ -101,16 +102,16 @@ public sealed class ConfigLimitsTests
             $"resources:\n  - name: a.com/x\n    source: simulated\n    replicas: {replicas}\n    devices:\n      - id: {id}\n";
 
         // INTERFACE.md: a device ID at most 128 characters (an ID of 64 to 128 was refused at 63 before).
-        Assert.Equal(new string('a', 128), Assert.Single(Assert.Single(ConfigLoader.Parse(Yaml(new string('a', 128), 1), "c.yaml").Resources).Devices).Id);
-        Assert.Single(ConfigLoader.Parse(Yaml(new string('b', 100), 1), "c.yaml").Resources);
+        Assert.Equal(new string('a', 128), Assert.Single(Assert.Single(DeviceSources.Schemas.Parse(Yaml(new string('a', 128), 1), "c.yaml").Resources).SettingsAs<SimulatedSettings>().Devices).Id);
+        Assert.Single(DeviceSources.Schemas.Parse(Yaml(new string('b', 100), 1), "c.yaml").Resources);
 
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Yaml(new string('a', 129), 1), "c.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(Yaml(new string('a', 129), 1), "c.yaml"));
         Assert.Equal("resources[0].devices[0].id", e.Key);
         Assert.Contains("has 129 characters; a device ID is at most 128 characters", e.Problem, StringComparison.Ordinal);
 
         // Every advertised ID counts its replica suffix: "<125 chars>::9" is 128, "<125 chars>::10" is 129.
-        Assert.Single(ConfigLoader.Parse(Yaml(new string('c', 125), 10), "c.yaml").Resources);
-        var suffixed = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Yaml(new string('c', 125), 11), "c.yaml"));
+        Assert.Single(DeviceSources.Schemas.Parse(Yaml(new string('c', 125), 10), "c.yaml").Resources);
+        var suffixed = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(Yaml(new string('c', 125), 11), "c.yaml"));
         Assert.Contains("with its replica suffix (\"::10\") it has 129 characters", suffixed.Problem, StringComparison.Ordinal);
     }
 
@@ -119,22 +120,22 @@ public sealed class ConfigLimitsTests
     {
         var devices = string.Concat(Enumerable.Range(0, 256).Select(i => $"      - id: dev-{i:D4}-padding-padding\n        numa: 1\n"));
         var yaml = $"resources:\n  - name: a.com/x\n    source: simulated\n    replicas: 1024\n    devices:\n{devices}";
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "c.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(yaml, "c.yaml"));
         Assert.Equal("resources[0]", e.Key);
         Assert.Contains("more than the kubelet's limit of 4 MiB (4,194,304 bytes)", e.Problem, StringComparison.Ordinal);
         Assert.Contains("256 devices x 1024 replicas", e.Problem, StringComparison.Ordinal);
 
         // The same devices with fewer replicas fit.
-        Assert.Single(ConfigLoader.Parse(yaml.Replace("replicas: 1024", "replicas: 64", StringComparison.Ordinal), "c.yaml").Resources);
+        Assert.Single(DeviceSources.Schemas.Parse(yaml.Replace("replicas: 1024", "replicas: 64", StringComparison.Ordinal), "c.yaml").Resources);
     }
 
     [Fact]
     public void The_size_estimate_matches_the_encoded_message()
     {
         var yaml = "resources:\n  - name: a.com/x\n    source: simulated\n    replicas: 3\n    devices:\n      - id: a\n        numa: 0\n      - id: b\n        numa: 300\n        health: Unhealthy\n      - id: c\n";
-        var config = ConfigLoader.Parse(yaml, "c.yaml");
+        var config = DeviceSources.Schemas.Parse(yaml, "c.yaml");
         var response = new Api.V1Beta1.ListAndWatchResponse();
-        foreach (var d in config.Resources[0].Devices)
+        foreach (var d in config.Resources[0].SettingsAs<SimulatedSettings>().Devices)
         {
             for (var k = 0; k < 3; k++)
             {
@@ -149,7 +150,7 @@ public sealed class ConfigLimitsTests
             }
         }
 
-        Assert.Equal(response.CalculateSize(), ConfigLoader.ListAndWatchSizeOf(config.Resources[0]));
+        Assert.Equal(response.CalculateSize(), SimulatedSchema.ListAndWatchSizeOf(config.Resources[0]));
     }
 
     [Fact]
@@ -163,16 +164,16 @@ public sealed class ConfigLimitsTests
         }
 
         var started = Stopwatch.GetTimestamp();
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.LoadFile(fifo));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.LoadFile(fifo));
         Assert.Equal($"{fifo}: (file): cannot be read: is a FIFO (named pipe), not a regular file", e.Message);
         Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(4), "answered without opening the FIFO");
 
         var zero = dir.Combine("zero.yaml");
         File.CreateSymbolicLink(zero, "/dev/zero");
-        var z = Assert.Throws<ConfigException>(() => ConfigLoader.LoadFile(zero));
+        var z = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.LoadFile(zero));
         Assert.Equal($"{zero}: (file): cannot be read: is a character device, not a regular file", z.Message);
 
-        var folder = Assert.Throws<ConfigException>(() => ConfigLoader.LoadFile(dir.Path));
+        var folder = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.LoadFile(dir.Path));
         Assert.Contains("is a directory, not a regular file", folder.Message, StringComparison.Ordinal);
     }
 
@@ -183,7 +184,7 @@ public sealed class ConfigLimitsTests
     public void A_long_value_in_an_error_is_quoted_to_128_characters(string template)
     {
         var value = new string('v', 100_000);
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(string.Format(System.Globalization.CultureInfo.InvariantCulture, template, value), "c.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(string.Format(System.Globalization.CultureInfo.InvariantCulture, template, value), "c.yaml"));
         Assert.Contains(new string('v', 128) + "…", e.Message, StringComparison.Ordinal);
         Assert.True(e.Message.Length < 400, $"{e.Message.Length} characters");
     }

@@ -1,5 +1,8 @@
 using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
+using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Pci;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Configuration;
 
@@ -8,7 +11,7 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void The_interface_example_loads_with_every_field()
     {
-        var config = ConfigLoader.Parse("""
+        var config = DeviceSources.Schemas.Parse("""
             resources:
               - name: example.com/gpu
                 source: nvml
@@ -39,9 +42,9 @@ public sealed class ConfigLoaderTests
 
         Assert.Equal(3, config.Resources.Length);
         var gpu = config.Resources[0];
-        Assert.Equal((SourceKind.Nvml, 2, true), (gpu.Source, gpu.Replicas, gpu.PreStart));
+        Assert.Equal((NvmlSchema.Kind, 2, true), (gpu.Source, gpu.Replicas, gpu.PreStart));
         var fpga = config.Resources[1];
-        var match = Assert.Single(fpga.Match);
+        var match = Assert.Single(fpga.SettingsAs<PciSettings>().Match);
         Assert.Equal((ushort)0x10ee, match.Vendor);
         Assert.Equal((ushort)0x5005, match.Device);
         Assert.Equal((ushort)0x1200, match.Class);
@@ -51,7 +54,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(["/dev/xclmgmt"], fpga.ExtraDeviceNodes.ToArray());
         Assert.Equal(DeviceNaming.Both, fpga.Naming);
         Assert.True(fpga.DistinctDevices);
-        var sim = Assert.Single(config.Resources[2].Devices);
+        var sim = Assert.Single(config.Resources[2].SettingsAs<SimulatedSettings>().Devices);
         Assert.Equal(("sim-0", 0, DeviceHealth.Unhealthy), (sim.Id, sim.Numa, sim.Health));
         Assert.Equal([13UL, 31UL], config.Health.IgnoredXids);
         Assert.Equal(TimeSpan.FromSeconds(90), config.Health.RecoverAfter);
@@ -61,12 +64,12 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void Defaults_apply_when_sections_are_missing()
     {
-        var config = ConfigLoader.Parse("resources: []", "c.yaml");
+        var config = DeviceSources.Schemas.Parse("resources: []", "c.yaml");
         Assert.Empty(config.Resources);
         Assert.Equal([13UL, 31UL, 43UL, 45UL, 68UL, 109UL], config.Health.IgnoredXids);
         Assert.Equal(TimeSpan.FromMinutes(5), config.Health.RecoverAfter);
         Assert.Equal("/var/run/cdi", config.Cdi.SpecDirectory);
-        Assert.Equal(TimeSpan.Zero, ConfigLoader.Parse("health: {recoverAfter: 0}", "c").Health.RecoverAfter);
+        Assert.Equal(TimeSpan.Zero, DeviceSources.Schemas.Parse("health: {recoverAfter: 0}", "c").Health.RecoverAfter);
     }
 
     [Theory]
@@ -91,7 +94,7 @@ public sealed class ConfigLoaderTests
     [InlineData("resources:\n  - name: a.com/x\n    source: simulated\n    migStrategy: mixed\n", 4, "resources[0].migStrategy", "nvml resources only")]
     public void Every_bad_input_names_file_line_and_key(string yaml, int line, string key, string problem)
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "bad.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.Parse(yaml, "bad.yaml"));
         Assert.Equal("bad.yaml", e.File);
         Assert.Equal(line, e.Line);
         Assert.Equal(key, e.Key);
@@ -102,7 +105,7 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void A_missing_file_is_a_config_error_naming_the_file()
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.LoadFile("/nonexistent/dp.yaml"));
+        var e = Assert.Throws<ConfigException>(() => DeviceSources.Schemas.LoadFile("/nonexistent/dp.yaml"));
         Assert.StartsWith("/nonexistent/dp.yaml: ", e.Message, StringComparison.Ordinal);
     }
 
@@ -132,7 +135,7 @@ public sealed class ConfigLoaderTests
     [InlineData("    migStrategy: mixed\n", MigStrategy.Mixed)]
     public void Mig_strategy_is_read_for_nvml_resources(string line, MigStrategy expected)
     {
-        var config = ConfigLoader.Parse("resources:\n  - name: nvidia.com/gpu\n    source: nvml\n" + line, "c.yaml");
-        Assert.Equal(expected, Assert.Single(config.Resources).MigStrategy);
+        var config = DeviceSources.Schemas.Parse("resources:\n  - name: nvidia.com/gpu\n    source: nvml\n" + line, "c.yaml");
+        Assert.Equal(expected, Assert.Single(config.Resources).SettingsAs<NvmlSettings>().MigStrategy);
     }
 }

@@ -185,7 +185,7 @@ public sealed partial class DaemonSetManifestTests
         Assert.All(data.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => Assert.StartsWith("#", l.TrimStart(), StringComparison.Ordinal));
         var uncommented = string.Join('\n', data.Split('\n').Select(l => l.StartsWith("# ", StringComparison.Ordinal) ? l[2..] : l));
 
-        var config = ConfigLoader.Parse(uncommented, "config.yaml");
+        var config = DeviceSources.Schemas.Parse(uncommented, "config.yaml");
 
         Assert.Equal(["nvidia.com/gpu", "xilinx.com/fpga-user"], config.Resources.Select(r => r.Name));
         Assert.Equal("/etc/device-plugin/config.yaml", Regex.Match(Text.Value, @"DP_CONFIG, value: (\S+) \}").Groups[1].Value);

@@ -1,5 +1,7 @@
 using DevicePlugin.Inventory;
 using DevicePlugin.Sources;
+using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Pci;
 
 namespace DevicePlugin.Tests.Inventory;
 
@@ -13,7 +15,7 @@ public sealed class DerivedResourceTests
     public void A_derived_resource_is_advertised_next_to_the_configured_ones()
     {
         var state = InventoryState.Empty
-            .With(SourceKind.Nvml, [Snapshot("a.com/gpu", SourceKind.Nvml, "GPU-0"), Snapshot("a.com/mig-1g.10gb", SourceKind.Nvml, "MIG-0", "a.com/gpu")]);
+            .With(NvmlSchema.Kind, [Snapshot("a.com/gpu", NvmlSchema.Kind, "GPU-0"), Snapshot("a.com/mig-1g.10gb", NvmlSchema.Kind, "MIG-0", "a.com/gpu")]);
 
         Assert.Equal(["a.com/gpu", "a.com/mig-1g.10gb"], state.Resources.Keys);
         Assert.False(state.Resources["a.com/gpu"].IsDerived);
@@ -27,8 +29,8 @@ public sealed class DerivedResourceTests
     {
         // The simulated source is merged first, so order alone would not decide it.
         var state = InventoryState.Empty
-            .With(SourceKind.Nvml, [Snapshot("a.com/gpu", SourceKind.Nvml, "GPU-0"), Snapshot("a.com/mig-1g.10gb", SourceKind.Nvml, "MIG-0", "a.com/gpu")])
-            .With(SourceKind.Pci, [Snapshot("a.com/mig-1g.10gb", SourceKind.Pci, "0000:3b:00.0")]);
+            .With(NvmlSchema.Kind, [Snapshot("a.com/gpu", NvmlSchema.Kind, "GPU-0"), Snapshot("a.com/mig-1g.10gb", NvmlSchema.Kind, "MIG-0", "a.com/gpu")])
+            .With(PciSchema.Kind, [Snapshot("a.com/mig-1g.10gb", PciSchema.Kind, "0000:3b:00.0")]);
 
         Assert.Equal("0000:3b:00.0", Assert.Single(state.Resources["a.com/mig-1g.10gb"].Devices).Id);
         var conflict = Assert.Single(state.Conflicts);

@@ -1,6 +1,9 @@
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
 using DevicePlugin.Sources;
+using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Pci;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Inventory;
 
@@ -8,7 +11,7 @@ public sealed class ResourceSnapshotTests
 {
     private static ResourceSnapshot Snapshot(int replicas = 1, string health1 = "Healthy", int? numa0 = 0) => new(
         "vendor.com/fpga-x",
-        SourceKind.Pci,
+        PciSchema.Kind,
         [
             new PhysicalDevice { Id = "0000:3b:00.0", NumaNode = numa0 },
             new PhysicalDevice { Id = "0000:af:00.0", NumaNode = 1, Health = health1 == "Healthy" ? DeviceHealth.Healthy : DeviceHealth.Unhealthy },
@@ -29,15 +32,15 @@ public sealed class ResourceSnapshotTests
     }
 
     [Theory]
-    [InlineData(SourceKind.Nvml, "nvidia.com/gpu", "NVIDIA_VISIBLE_DEVICES")]
-    [InlineData(SourceKind.Simulated, "a.com/b", "SIMULATED_DEVICES")]
-    [InlineData(SourceKind.Pci, "xilinx.com/fpga-u280.v2", "PCI_RESOURCE_XILINX_COM_FPGA_U280_V2")]
-    public void The_environment_variable_follows_the_source(SourceKind source, string name, string variable) =>
+    [InlineData("nvml", "nvidia.com/gpu", "NVIDIA_VISIBLE_DEVICES")]
+    [InlineData("simulated", "a.com/b", "SIMULATED_DEVICES")]
+    [InlineData("pci", "xilinx.com/fpga-u280.v2", "PCI_RESOURCE_XILINX_COM_FPGA_U280_V2")]
+    public void The_environment_variable_follows_the_source(string source, string name, string variable) =>
         // Each source names the variable in its devices' edits; nothing in the middle chooses it by kind.
         Assert.Equal(variable, source switch
         {
-            SourceKind.Nvml => DevicePlugin.Sources.Nvml.NvmlGpu.VisibleDevicesVariable,
-            SourceKind.Simulated => DevicePlugin.Sources.Simulated.SimulatedSource.EnvironmentVariable,
+            "nvml" => DevicePlugin.Sources.Nvml.NvmlGpu.VisibleDevicesVariable,
+            "simulated" => DevicePlugin.Sources.Simulated.SimulatedSource.EnvironmentVariable,
             _ => DevicePlugin.Sources.Pci.PciEnvironment.VariableFor(name),
         });
 
@@ -84,9 +87,9 @@ public sealed class ResourceSnapshotTests
     public void Inventory_state_merges_sources_and_an_empty_publish_withdraws_a_source()
     {
         var state = InventoryState.Empty
-            .With(SourceKind.Pci, [Snapshot()])
-            .With(SourceKind.Simulated, [new ResourceSnapshot("a.com/sim", SourceKind.Simulated, [new PhysicalDevice { Id = "s" }])]);
+            .With(PciSchema.Kind, [Snapshot()])
+            .With(SimulatedSchema.Kind, [new ResourceSnapshot("a.com/sim", SimulatedSchema.Kind, [new PhysicalDevice { Id = "s" }])]);
         Assert.Equal(["a.com/sim", "vendor.com/fpga-x"], state.Resources.Keys);
-        Assert.Equal(["a.com/sim"], state.With(SourceKind.Pci, []).Resources.Keys);
+        Assert.Equal(["a.com/sim"], state.With(PciSchema.Kind, []).Resources.Keys);
     }
 }

@@ -1,6 +1,7 @@
 using DevicePlugin.Api.V1Beta1;
 using DevicePlugin.Inventory;
 using DevicePlugin.Kubelet;
+using DevicePlugin.Sources.Simulated;
 
 namespace DevicePlugin.Tests.Kubelet;
 
@@ -11,7 +12,7 @@ public sealed class ListAndWatchEncoderTests
     {
         var snapshot = new ResourceSnapshot(
             "example.com/gpu",
-            SourceKind.Simulated,
+            SimulatedSchema.Kind,
             [
                 new PhysicalDevice { Id = "a", NumaNode = 1 },
                 new PhysicalDevice { Id = "b", Health = DeviceHealth.Unhealthy, UnhealthyReason = "xid 79" },
@@ -31,7 +32,7 @@ public sealed class ListAndWatchEncoderTests
     {
         // The model says never negative; the encoder does not trust it.
         var snapshot = new ResourceSnapshot(
-            "example.com/gpu", SourceKind.Simulated, [new PhysicalDevice { Id = "a", NumaNode = -1 }],
+            "example.com/gpu", SimulatedSchema.Kind, [new PhysicalDevice { Id = "a", NumaNode = -1 }],
             TopologyMatrix.FromNumaNodes([null]));
         Assert.Null(ListAndWatchEncoder.Encode(snapshot).Devices[0].Topology);
     }
@@ -41,7 +42,7 @@ public sealed class ListAndWatchEncoderTests
     {
         var snapshot = new ResourceSnapshot(
             "example.com/gpu",
-            SourceKind.Simulated,
+            SimulatedSchema.Kind,
             [new PhysicalDevice { Id = "a", NumaNode = 3 }, new PhysicalDevice { Id = "b", Health = DeviceHealth.Unhealthy }],
             replicas: 2);
         var bytes = Google.Protobuf.MessageExtensions.ToByteArray(ListAndWatchEncoder.Encode(snapshot));

@@ -74,7 +74,7 @@ public sealed class LibraryExampleTests
                   - { id: sim-2, numa: 1 }
                   - { id: sim-3, numa: 1 }
             """);
-        var daemon = new Daemon(new DaemonOptions { KubeletDirectory = pluginDir, ConfigPath = config, MetricsAddress = "" }, ConfigLoader.LoadFile(config),
+        var daemon = new Daemon(new DaemonOptions { KubeletDirectory = pluginDir, ConfigPath = config, MetricsAddress = "" }, DeviceSources.Schemas.LoadFile(config),
             Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await daemon.StartAsync();
         return daemon;

@@ -7,6 +7,8 @@ using DevicePlugin.Sources;
 using DevicePlugin.Tests.Sources.Nvml;
 using DevicePlugin.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
+using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Pci;
 
 namespace DevicePlugin.Tests.Sources;
 
@@ -29,17 +31,17 @@ public sealed class SourceReadinessTests
     public void Problems_name_failed_sources_and_skip_no_hardware_only_under_the_defaults()
     {
         using var metrics = new PluginMetrics(() => [], () => []);
-        var status = new SourceStatus(new RecordingInventorySink(SourceKind.Nvml), metrics);
-        status.SourceFailed(SourceKind.Nvml, new SourceInitException("no library", noHardware: true));
-        status.SourceFailed(SourceKind.Pci, new SourceInitException("sysfs unreadable"));
+        var status = new SourceStatus(new RecordingInventorySink(NvmlSchema.Kind), metrics);
+        status.SourceFailed(NvmlSchema.Kind, new SourceInitException("no library", noHardware: true));
+        status.SourceFailed(PciSchema.Kind, new SourceInitException("sysfs unreadable"));
 
         Assert.Equal(["source nvml failed: no library", "source pci failed: sysfs unreadable"], status.Problems().ToArray());
         status.Defaults = true;
         Assert.Equal(["source pci failed: sysfs unreadable"], status.Problems().ToArray());
-        status.SourceRunning(SourceKind.Pci);
+        status.SourceRunning(PciSchema.Kind);
         Assert.Empty(status.Problems());
         status.Defaults = false;
-        status.SourceUnused(SourceKind.Nvml);
+        status.SourceUnused(NvmlSchema.Kind);
         Assert.Empty(status.Problems());
     }
 

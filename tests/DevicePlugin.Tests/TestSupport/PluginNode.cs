@@ -1,6 +1,7 @@
 using DevicePlugin.Cli;
 using DevicePlugin.Configuration;
 using DevicePlugin.KubeletEmulator;
+using DevicePlugin.Sources;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Tests.TestSupport;
@@ -16,7 +17,8 @@ public sealed class PluginNode : IAsyncDisposable
     private readonly TempDirectory _dir = new();
     private readonly ILoggerFactory _loggers;
 
-    private PluginNode(string config, TimeProvider? time, SourceFactory? sources, Func<DaemonOptions, DaemonOptions>? options, bool podResources)
+    private PluginNode(string config, TimeProvider? time, SourceFactory? sources, Func<DaemonOptions, DaemonOptions>? options, bool podResources,
+        SourceCatalog? catalog)
     {
         _loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(Logs));
         KubeletDirectory = _dir.Combine("device-plugins");
@@ -34,7 +36,7 @@ public sealed class PluginNode : IAsyncDisposable
             DevRoot = _dir.Combine("dev"),
         };
         Options = options is null ? o : options(o);
-        Daemon = new Daemon(Options, ConfigLoader.LoadFile(ConfigPath), _loggers, time, sources);
+        Daemon = new Daemon(Options, (catalog ?? DeviceSources.Builtin).Schemas.LoadFile(ConfigPath), _loggers, time, sources, catalog);
     }
 
     public RecordingLoggerProvider Logs { get; } = new();
@@ -57,9 +59,9 @@ public sealed class PluginNode : IAsyncDisposable
     /// <summary>Starts the kubelet emulator (unless told not to; serving PodResources when asked) and then the daemon.</summary>
     public static async Task<PluginNode> StartAsync(
         string config, bool startKubelet = true, TimeProvider? time = null, SourceFactory? sources = null,
-        Func<DaemonOptions, DaemonOptions>? options = null, bool podResources = false)
+        Func<DaemonOptions, DaemonOptions>? options = null, bool podResources = false, SourceCatalog? catalog = null)
     {
-        var node = new PluginNode(config, time, sources, options, podResources);
+        var node = new PluginNode(config, time, sources, options, podResources, catalog);
         if (startKubelet)
         {
             await node.Kubelet.StartAsync();

@@ -30,12 +30,12 @@ internal sealed class NvmlMetrics
 
     /// <summary>An XID on a GPU (empty: on a GPU NVML did not name).</summary>
     public void RecordXid(string gpu, ulong xid) =>
-        _sink.RecordFault(SourceKind.Nvml, new DeviceFault(gpu, DeviceFaultKind.Xid, xid.ToString(CultureInfo.InvariantCulture)));
+        _sink.RecordFault(NvmlSchema.Kind, new DeviceFault(gpu, DeviceFaultKind.Xid, xid.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>A fault without a code (<see cref="DeviceFaultKind.DoubleBitEcc"/>, <see cref="DeviceFaultKind.Lost"/>).</summary>
-    public void RecordFault(string gpu, string kind) => _sink.RecordFault(SourceKind.Nvml, new DeviceFault(gpu, kind));
+    public void RecordFault(string gpu, string kind) => _sink.RecordFault(NvmlSchema.Kind, new DeviceFault(gpu, kind));
 
     /// <summary>The cause of a GPU's coming health change that is no fault of its own (an NVML error naming no GPU).</summary>
     public void RecordCause(string gpu, string cause) =>
-        _sink.RecordFault(SourceKind.Nvml, new DeviceFault(gpu, cause, Counted: false));
+        _sink.RecordFault(NvmlSchema.Kind, new DeviceFault(gpu, cause, Counted: false));
 }

@@ -29,7 +29,7 @@ internal static class NvmlPublishedResources
         PublishedResource Migs(string name, int[] indices) =>
             Snapshot(name, [.. indices.Select(k => state.MigDevices[k])], state.Topology.Project([.. indices.Select(k => set.MigParents[k])]));
 
-        switch (resource.MigStrategy)
+        switch (resource.SettingsAs<NvmlSettings>().MigStrategy)
         {
             case MigStrategy.Single:
                 refusal = SingleRefusal(set, whole.Length);
@@ -90,7 +90,7 @@ internal static class NvmlPublishedResources
             // gpu-feature-discovery's labels describe one resource: the first nvml resource configured.
             // Replicas come from the policy: the labels are finished when the manager joins it in.
             var set = session!.Monitor.State.Set;
-            var strategy = resources[0].MigStrategy;
+            var strategy = resources[0].SettingsAs<NvmlSettings>().MigStrategy;
             var labelled = snapshots[first];
             snapshots[first] = new PublishedResource(labelled.ResourceName, labelled.Devices, labelled.Topology,
                 labelled.SharedDeviceNodes, labelled.ConfiguredName)

@@ -56,7 +56,20 @@ public sealed class NvmlSource : IDeviceSource
             metrics ?? ISourceMetrics.None);
     }
 
-    public SourceKind Kind => SourceKind.Nvml;
+    public SourceKind Kind => NvmlSchema.Kind;
+
+    /// <summary>The source as a daemon creates it (its registration in <c>DeviceSources</c>).</summary>
+    public static NvmlSource Create(SourceContext context) => new(
+        new NvmlSourceOptions
+        {
+            LibraryPath = context.Options.NvmlLibrary,
+            DriverRoot = context.Options.DriverRoot,
+            SysfsRoot = context.Options.SysfsRoot,
+            DevRoot = context.Options.DevRoot,
+            ProcRoot = context.Options.ProcRoot,
+            FailOnInitError = context.FailOnInitError,
+        },
+        context.Sink, context.Time, context.Loggers, context.Metrics, context.Loops);
 
     /// <summary>GPUs NVML reported in MIG mode, which are never advertised whole (also the metric <c>device_plugin_nvml_mig_gpus_skipped</c>).</summary>
     public int MigGpusSkipped => Volatile.Read(ref _session)?.MigGpusSkipped ?? 0;
@@ -103,11 +116,11 @@ public sealed class NvmlSource : IDeviceSource
             try
             {
                 StartSession(health);
-                _sink.SourceRunning(SourceKind.Nvml);
+                _sink.SourceRunning(NvmlSchema.Kind);
             }
             catch (SourceInitException e) when (!_options.FailOnInitError)
             {
-                _sink.SourceFailed(SourceKind.Nvml, e);
+                _sink.SourceFailed(NvmlSchema.Kind, e);
                 NvmlLog.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
                 PublishCurrent();
                 StartRetry();
@@ -214,19 +227,19 @@ public sealed class NvmlSource : IDeviceSource
             }
             catch (SourceInitException e)
             {
-                _sink.SourceFailed(SourceKind.Nvml, e);
+                _sink.SourceFailed(NvmlSchema.Kind, e);
                 throw;
             }
             catch (Exception e)
             {
                 // Whatever went wrong, the daemon asked to keep trying rather than fail.
                 var failed = new SourceInitException($"the nvml source failed to start: {e.GetType().Name}: {e.Message}", e);
-                _sink.SourceFailed(SourceKind.Nvml, failed);
+                _sink.SourceFailed(NvmlSchema.Kind, failed);
                 throw failed;
             }
 
             NvmlLog.RetrySucceeded(_logger);
-            _sink.SourceRunning(SourceKind.Nvml);
+            _sink.SourceRunning(NvmlSchema.Kind);
             // The loop ends after this pass; StopRetryAsync disposes it when the resources go or the source does.
             loop.RequestStop();
         }
@@ -241,7 +254,7 @@ public sealed class NvmlSource : IDeviceSource
     {
         lock (_publish)
         {
-            _sink.Publish(SourceKind.Nvml, BuildResources());
+            _sink.Publish(NvmlSchema.Kind, BuildResources());
         }
     }
 
@@ -255,7 +268,7 @@ public sealed class NvmlSource : IDeviceSource
         {
             if (session is not null && ReferenceEquals(session, _session))
             {
-                _sink.Publish(SourceKind.Nvml, BuildResources());
+                _sink.Publish(NvmlSchema.Kind, BuildResources());
             }
         }
     }

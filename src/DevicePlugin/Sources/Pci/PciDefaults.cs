@@ -19,35 +19,37 @@ public static class PciDefaults
     private const ushort IntelVendor = 0x8086;
     private const ushort AlteraVendor = 0x1172;
 
+    private static PciSettings Match(ImmutableArray<PciMatch> match) => new() { Match = match };
+
     public static ImmutableArray<ResourceConfig> Resources { get; } =
     [
         new ResourceConfig
         {
             Name = AmdGpu,
-            Source = SourceKind.Pci,
-            Match =
+            Source = PciSchema.Kind,
+            Settings = Match(
             [
                 new PciMatch { Vendor = AmdVendor, Class = 0x0300, Driver = "amdgpu" },
                 new PciMatch { Vendor = AmdVendor, Class = 0x0380, Driver = "amdgpu" },
                 new PciMatch { Vendor = AmdVendor, Class = 0x1200, Driver = "amdgpu" },
-            ],
+            ]),
             ExtraDeviceNodes = ["/dev/kfd"],
         },
         new ResourceConfig
         {
             Name = XilinxFpgaUser,
-            Source = SourceKind.Pci,
-            Match = [new PciMatch { Vendor = XilinxVendor, Driver = "xocl" }],
+            Source = PciSchema.Kind,
+            Settings = Match([new PciMatch { Vendor = XilinxVendor, Driver = "xocl" }]),
         },
         new ResourceConfig
         {
             Name = IntelFpga,
-            Source = SourceKind.Pci,
-            Match =
+            Source = PciSchema.Kind,
+            Settings = Match(
             [
                 new PciMatch { Vendor = IntelVendor, Driver = "dfl-pci" },
                 new PciMatch { Vendor = AlteraVendor, Driver = "dfl-pci" },
-            ],
+            ]),
         },
     ];
 }

@@ -209,7 +209,7 @@ internal sealed partial class PciInventory
     {
         for (var i = 0; i < _resources.Length; i++)
         {
-            foreach (var match in _resources[i].Match)
+            foreach (var match in _resources[i].SettingsAs<PciSettings>().Match)
             {
                 if (match.Matches(vendor, device, classCode, driver))
                 {

@@ -42,11 +42,16 @@ public sealed class PciSource : IDeviceSource
         _sink = sink;
         _time = time;
         _logger = loggers.CreateLogger<PciSource>();
-        _inventory = new PciInventory(options, time, _logger, fault => sink.RecordFault(SourceKind.Pci, fault));
+        _inventory = new PciInventory(options, time, _logger, fault => sink.RecordFault(PciSchema.Kind, fault));
         _pollLoop = new BackgroundLoop("pci-poll", PollAsync, _logger, loops, period: options.PollInterval, retryAfter: options.PollInterval);
     }
 
-    public SourceKind Kind => SourceKind.Pci;
+    public SourceKind Kind => PciSchema.Kind;
+
+    /// <summary>The source as a daemon creates it (its registration in <c>DeviceSources</c>).</summary>
+    public static PciSource Create(SourceContext context) => new(
+        new PciSourceOptions { SysfsRoot = context.Options.SysfsRoot, DevRoot = context.Options.DevRoot },
+        context.Sink, context.Time, context.Loggers, context.Loops);
 
     public async Task ApplyAsync(SourceAssignment assignment, CancellationToken cancellationToken)
     {
@@ -68,7 +73,7 @@ public sealed class PciSource : IDeviceSource
                 {
                     _inventory.Rescan();
                     _failing = false;
-                    _sink.SourceRunning(SourceKind.Pci);
+                    _sink.SourceRunning(PciSchema.Kind);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
@@ -83,7 +88,7 @@ public sealed class PciSource : IDeviceSource
                 _inventory.RebuildPublished();
             }
 
-            _sink.Publish(SourceKind.Pci, _inventory.Published);
+            _sink.Publish(PciSchema.Kind, _inventory.Published);
         }
         finally
         {
@@ -113,18 +118,18 @@ public sealed class PciSource : IDeviceSource
             var reads = _inventory.ListingsRead;
             if (_inventory.Poll())
             {
-                _sink.Publish(SourceKind.Pci, _inventory.Published);
+                _sink.Publish(PciSchema.Kind, _inventory.Published);
             }
 
             if (_inventory.ListingFailures > failures)
             {
                 _failing = true;
-                _sink.SourceFailed(SourceKind.Pci, ListingFailed(_inventory.ListingError ?? "unreadable", null));
+                _sink.SourceFailed(PciSchema.Kind, ListingFailed(_inventory.ListingError ?? "unreadable", null));
             }
             else if (_failing && _inventory.ListingsRead > reads)
             {
                 _failing = false;
-                _sink.SourceRunning(SourceKind.Pci);
+                _sink.SourceRunning(PciSchema.Kind);
             }
         }
         finally

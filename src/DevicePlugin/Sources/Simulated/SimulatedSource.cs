@@ -13,14 +13,17 @@ public sealed class SimulatedSource(IInventorySink sink) : IDeviceSource
     /// <summary>The environment variable a container gets, the IDs of its simulated devices.</summary>
     public const string EnvironmentVariable = "SIMULATED_DEVICES";
 
-    public SourceKind Kind => SourceKind.Simulated;
+    public SourceKind Kind => SimulatedSchema.Kind;
+
+    /// <summary>The source as a daemon creates it (its registration in <c>DeviceSources</c>).</summary>
+    public static SimulatedSource Create(SourceContext context) => new(context.Sink);
 
     public Task ApplyAsync(SourceAssignment assignment, CancellationToken cancellationToken)
     {
-        sink.Publish(SourceKind.Simulated, [.. assignment.Resources.Select(ToPublished)]);
+        sink.Publish(SimulatedSchema.Kind, [.. assignment.Resources.Select(ToPublished)]);
         if (!assignment.Resources.IsEmpty)
         {
-            sink.SourceRunning(SourceKind.Simulated);
+            sink.SourceRunning(SimulatedSchema.Kind);
         }
 
         return Task.CompletedTask;
@@ -29,7 +32,7 @@ public sealed class SimulatedSource(IInventorySink sink) : IDeviceSource
     public static PublishedResource ToPublished(ResourceRequest resource) => new(
         resource.Name,
         [
-            .. resource.Devices.Select(d => new PhysicalDevice
+            .. resource.SettingsAs<SimulatedSettings>().Devices.Select(d => new PhysicalDevice
             {
                 Id = d.Id,
                 Health = d.Health,

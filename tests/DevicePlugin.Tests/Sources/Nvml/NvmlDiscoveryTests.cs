@@ -4,6 +4,8 @@ using DevicePlugin.Configuration;
 using DevicePlugin.Inventory;
 using Grpc.Core;
 using static DevicePlugin.Tests.Sources.Nvml.NvmlHarness;
+using DevicePlugin.Sources.Nvml;
+using DevicePlugin.Sources.Pci;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
 
@@ -30,7 +32,7 @@ public sealed class NvmlDiscoveryTests
         var snapshot = await h.StartAsync();
 
         Assert.Equal("nvidia.com/gpu", snapshot.ResourceName);
-        Assert.Equal(SourceKind.Nvml, snapshot.Source);
+        Assert.Equal(NvmlSchema.Kind, snapshot.Source);
         Assert.Equal(["GPU-a", "GPU-b", "GPU-c", "GPU-d"], Ids(snapshot));
         Assert.Equal(["0000:3b:00.0", "0000:5e:00.0", "0000:af:00.0", "0001:d8:00.0"], snapshot.Devices.Select(d => d.PciAddress));
         Assert.Equal([0, 1, 1, null], snapshot.Devices.Select(d => d.NumaNode));
@@ -93,7 +95,7 @@ public sealed class NvmlDiscoveryTests
     public async Task Two_nvml_resources_each_get_every_gpu_and_other_sources_resources_are_ignored()
     {
         await using var h = Create(Gpus(2));
-        var pci = new ResourceConfig { Name = "example.com/fpga", Source = SourceKind.Pci };
+        var pci = new ResourceConfig { Name = "example.com/fpga", Source = PciSchema.Kind, Settings = new PciSettings() };
 
         await h.ApplyAsync(Resource("nvidia.com/gpu"), pci, Resource("nvidia.com/shared-gpu", replicas: 2));
 

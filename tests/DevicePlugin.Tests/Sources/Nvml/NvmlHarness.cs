@@ -51,7 +51,7 @@ public sealed class NvmlHarness : IAsyncDisposable
 
     public NvmlSourceOptions Options { get; }
 
-    public RecordingInventorySink Sink { get; } = new(SourceKind.Nvml);
+    public RecordingInventorySink Sink { get; } = new(NvmlSchema.Kind);
 
     /// <summary>The gauges the source registers (the daemon's metrics in production).</summary>
     public RecordingSourceMetrics Metrics { get; } = new();
@@ -80,7 +80,7 @@ public sealed class NvmlHarness : IAsyncDisposable
         new(FakeNvml.CreateWithoutLibrary(config), configure);
 
     public static ResourceConfig Resource(string name = "nvidia.com/gpu", int replicas = 1, MigStrategy mig = MigStrategy.None) =>
-        new() { Name = name, Source = SourceKind.Nvml, Replicas = replicas, MigStrategy = mig };
+        new() { Name = name, Source = NvmlSchema.Kind, Replicas = replicas, Settings = new NvmlSettings { MigStrategy = mig } };
 
     /// <summary>Applies the resources (default: one <c>nvidia.com/gpu</c>) with <see cref="Health"/>.</summary>
     public Task ApplyAsync(params ResourceConfig[] resources) =>
@@ -90,7 +90,7 @@ public sealed class NvmlHarness : IAsyncDisposable
     public Task ApplyAsync(PluginConfig config)
     {
         Sink.Policies = config.Policies;
-        return Source.ApplyAsync(SourceAssignment.For(SourceKind.Nvml, config), CancellationToken.None);
+        return Source.ApplyAsync(SourceAssignment.For(NvmlSchema.Kind, config), CancellationToken.None);
     }
 
     /// <summary>Starts with one resource and returns its first snapshot.</summary>

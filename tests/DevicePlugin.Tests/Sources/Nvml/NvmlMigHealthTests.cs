@@ -4,6 +4,7 @@ using DevicePlugin.Inventory;
 using Grpc.Core;
 using static DevicePlugin.Tests.Sources.Nvml.NvmlHarness;
 using static DevicePlugin.Tests.Sources.Nvml.NvmlMigTests;
+using DevicePlugin.Sources.Nvml;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
 

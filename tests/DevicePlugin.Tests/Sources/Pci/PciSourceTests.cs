@@ -27,7 +27,7 @@ public sealed class PciSourceTests : IAsyncLifetime
 
     private readonly PciReferenceNode _node = new();
     private readonly ManualTimeProvider _time = new();
-    private readonly RecordingInventorySink _sink = new(SourceKind.Pci);
+    private readonly RecordingInventorySink _sink = new(PciSchema.Kind);
     private PciSource _source = null!;
 
     public async Task InitializeAsync()
@@ -60,7 +60,7 @@ public sealed class PciSourceTests : IAsyncLifetime
     {
         Assert.Equal(1, _sink.Count);
         Assert.Equal([GpuA, GpuB, GpuC, GpuRemote], _sink.Latest.Resource(Amd).Devices.Select(d => d.Id));
-        Assert.Equal(SourceKind.Pci, _source.Kind);
+        Assert.Equal(PciSchema.Kind, _source.Kind);
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public sealed class PciSourceTests : IAsyncLifetime
         var loops = new LoopHealth(registry);
         using var logs = new RecordingLoggerProvider();
         using var loggers = new LoggerFactory([logs]);
-        var sink = new RecordingInventorySink(SourceKind.Pci);
+        var sink = new RecordingInventorySink(PciSchema.Kind);
         var time = new ManualTimeProvider(); // the fixture's source polls too: the fault must be this source's alone
         await using var source = new PciSource(Options(_node.Sys), sink, time, loggers, loops);
         await source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources, isDefault: true), CancellationToken.None);
@@ -163,7 +163,7 @@ public sealed class PciSourceTests : IAsyncLifetime
     {
         using var empty = new FakeSysfs();
         Directory.Delete(empty.ListingDirectory);
-        await using var source = new PciSource(Options(empty), new RecordingInventorySink(SourceKind.Pci), _time, NullLoggerFactory.Instance);
+        await using var source = new PciSource(Options(empty), new RecordingInventorySink(PciSchema.Kind), _time, NullLoggerFactory.Instance);
 
         var error = await Assert.ThrowsAsync<SourceInitException>(() =>
             source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources), CancellationToken.None));
@@ -176,7 +176,7 @@ public sealed class PciSourceTests : IAsyncLifetime
     {
         using var late = new FakeSysfs();
         Directory.Delete(late.ListingDirectory);
-        var sink = new RecordingInventorySink(SourceKind.Pci);
+        var sink = new RecordingInventorySink(PciSchema.Kind);
         await using var source = new PciSource(Options(late), sink, _time, NullLoggerFactory.Instance);
         await Assert.ThrowsAsync<SourceInitException>(() =>
             source.ApplyAsync(PciDefaults.Resources, Config(PciDefaults.Resources), CancellationToken.None));

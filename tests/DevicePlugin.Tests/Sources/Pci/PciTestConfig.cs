@@ -16,7 +16,7 @@ internal static class PciTestConfig
     public static readonly TimeSpan RecoverAfter = TimeSpan.FromMinutes(5);
 
     public static ResourceConfig Resource(string name, params PciMatch[] match) =>
-        new() { Name = name, Source = SourceKind.Pci, Match = [.. match] };
+        new() { Name = name, Source = PciSchema.Kind, Settings = new PciSettings { Match = [.. match] } };
 
     public static PluginConfig Config(ImmutableArray<ResourceConfig> resources, bool isDefault = false, TimeSpan? recoverAfter = null) =>
         new()
@@ -51,14 +51,14 @@ internal static class PciTestConfig
     {
         var withResources = config with { Resources = resources };
         Policies.AddOrUpdate(inventory, withResources.Policies);
-        inventory.Configure(SourceAssignment.For(SourceKind.Pci, withResources));
+        inventory.Configure(SourceAssignment.For(PciSchema.Kind, withResources));
     }
 
     extension(PciInventory inventory)
     {
         /// <summary>The inventory's published resources joined with their policies, as the manager would join them.</summary>
         public ImmutableArray<ResourceSnapshot> Snapshots =>
-            ResourceJoin.JoinAll(SourceKind.Pci, inventory.Published,
+            ResourceJoin.JoinAll(PciSchema.Kind, inventory.Published,
                 Policies.TryGetValue(inventory, out var policies) ? policies : ImmutableDictionary<string, ResourcePolicy>.Empty);
     }
 }

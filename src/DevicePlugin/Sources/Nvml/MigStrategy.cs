@@ -1,4 +1,4 @@
-namespace DevicePlugin.Configuration;
+namespace DevicePlugin.Sources.Nvml;
 
 /// <summary>How an <c>nvml</c> resource advertises GPUs in MIG mode (config key <c>migStrategy</c>).</summary>
 public enum MigStrategy
