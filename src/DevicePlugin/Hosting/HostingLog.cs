@@ -18,4 +18,13 @@ internal static partial class HostingLog
 
     [LoggerMessage(9006, LogLevel.Information, "background loop {Loop}: a pass succeeded after {Failures} failed ones")]
     public static partial void PassSucceededAgain(ILogger logger, string loop, int failures);
+
+    [LoggerMessage(9010, LogLevel.Information, "released {ReleasedKiB} KiB of the executable's mapped pages ({Released} read-only mappings, {Skipped} left as they are); they map again as they are used")]
+    public static partial void ExecutablePagesReleased(ILogger logger, long releasedKiB, int released, int skipped);
+
+    [LoggerMessage(9011, LogLevel.Debug, "released {ReleasedKiB} KiB of the executable's mapped pages ({Released} read-only mappings, {Skipped} left as they are)")]
+    public static partial void ExecutablePagesReleasedAgain(ILogger logger, long releasedKiB, int released, int skipped);
+
+    [LoggerMessage(9012, LogLevel.Information, "the executable's mapped pages are kept: {Problem}")]
+    public static partial void ExecutablePagesKept(ILogger logger, string problem);
 }

@@ -8,7 +8,8 @@ namespace DevicePlugin.Hosting;
 /// almost nothing, so without this no collection would run after a burst and the process would keep the pages the
 /// burst grew the heap to. A trim is one full, compacting collection that decommits the free space
 /// (<see cref="GCCollectionMode.Aggressive"/>); on this daemon's few-MiB heap it takes milliseconds and runs only
-/// when no calls are coming in. Measured in docs/BENCHMARKS.md.
+/// when no calls are coming in. Each trim also unmaps the executable's read-only pages (<see cref="FilePageRelease"/>):
+/// start-up maps nearly all of the file, the quiet daemon uses a fraction of it. Measured in docs/BENCHMARKS.md.
 /// </summary>
 public sealed class MemoryTrimmer : IAsyncDisposable
 {
@@ -23,14 +24,16 @@ public sealed class MemoryTrimmer : IAsyncDisposable
 
     private readonly Func<long> _allocated;
     private readonly Action _collect;
+    private bool _released;
     private readonly BackgroundLoop? _loop;
     private long _seen;
     private long _trimmedAt;
 
-    /// <summary>Watches this process's allocations and trims its heap.</summary>
+    /// <summary>Watches this process's allocations and trims its heap and the executable's mapped pages.</summary>
     public MemoryTrimmer(ILogger logger, LoopHealth? health = null)
-        : this(() => GC.GetTotalAllocatedBytes(), static () => GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true))
+        : this(() => GC.GetTotalAllocatedBytes(), static () => { })
     {
+        _collect = () => CollectAndRelease(logger);
         _loop = new BackgroundLoop("memory-trim", _ => { Check(); return Task.CompletedTask; }, logger, health, Period);
     }
 
@@ -67,6 +70,34 @@ public sealed class MemoryTrimmer : IAsyncDisposable
         if (quiet && now - _trimmedAt >= TrimAfterBytes)
         {
             Trim();
+        }
+    }
+
+    /// <summary>
+    /// One trim: the executable's read-only pages are unmapped (<see cref="FilePageRelease"/>), so that what the quiet
+    /// daemon runs is all of them that stays resident, then the compacting collection.
+    /// </summary>
+    private void CollectAndRelease(ILogger logger)
+    {
+        // The release first: what it allocates (the smaps text) is garbage the collection then returns.
+        var result = FilePageRelease.Release();
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        var first = !_released;
+        _released = true;
+        if (result.Problem is { } problem)
+        {
+            if (first)
+            {
+                HostingLog.ExecutablePagesKept(logger, problem);
+            }
+        }
+        else if (first)
+        {
+            HostingLog.ExecutablePagesReleased(logger, result.ReleasedKiB, result.Released, result.Skipped);
+        }
+        else
+        {
+            HostingLog.ExecutablePagesReleasedAgain(logger, result.ReleasedKiB, result.Released, result.Skipped);
         }
     }
 

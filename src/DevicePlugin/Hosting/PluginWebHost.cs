@@ -16,6 +16,9 @@ namespace DevicePlugin.Hosting;
 /// </summary>
 public sealed class PluginWebHost : IAsyncDisposable
 {
+    /// <summary>ASP.NET Core's per-request log category (request starting/finished lines).</summary>
+    public const string HostingDiagnosticsCategory = "Microsoft.AspNetCore.Hosting.Diagnostics";
+
     private readonly DynamicSocketTransport _transport;
     private readonly EndPoint _resources;
     private readonly EndPoint _monitoring;
@@ -80,6 +83,9 @@ public sealed class PluginWebHost : IAsyncDisposable
         builder.Services.AddRoutingCore();
         // The daemon's log lines, with ASP.NET's own (a line per request at Information) from Warning up only.
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // Off entirely: while this category logs at any level, ASP.NET Core starts an Activity (W3C ids, trace headers
+        // parsed) and a logging scope for every request, only to log "Request starting/finished" at Information.
+        builder.Logging.AddFilter(HostingDiagnosticsCategory, LogLevel.None);
         builder.Logging.AddProvider(new ForwardingLoggerProvider(_loggers));
         builder.Services.AddSingleton<IConnectionListenerFactory>(_transport);
         var silent = FirstByteDeadline.Middleware(FirstByteTimeout, context.Time, _loggers.CreateLogger<PluginWebHost>());
