@@ -143,7 +143,7 @@ public sealed class Daemon : IAsyncDisposable
         // One server for every resource socket and the metrics listener, built and started beside the sources: a
         // socket bound before it runs keeps its connections (the kubelet's dial-back) queued until it does.
         var hostStarted = Task.Run(() => _host.StartAsync(_manager.Context, new MetricsEndpoint(_metrics.Registry,
-            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail), cancellationToken),
+            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.FailingForReadiness == 0, ReadinessDetail), cancellationToken),
             CancellationToken.None);
         try
         {

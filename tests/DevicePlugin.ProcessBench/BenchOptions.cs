@@ -30,6 +30,12 @@ public sealed record BenchOptions
 
     public string? MinimalPath { get; init; }
 
+    /// <summary>A second device-plugin executable measured in place of the minimal server (an A/B of two builds).</summary>
+    public string? BaselinePath { get; init; }
+
+    /// <summary>Environment for the baseline daemon (with --baseline, or the same executable as --daemon).</summary>
+    public IReadOnlyDictionary<string, string> BaselineEnvironment { get; init; } = new Dictionary<string, string>();
+
     public bool Publish { get; init; } = true;
 
     /// <summary>Environment for the daemon (DOTNET_GC… to try a setting before baking it in).</summary>
@@ -64,6 +70,9 @@ public sealed record BenchOptions
           --after SECONDS      wait after the burst before the last RSS reading (default 30)
           --only PARTS         comma-separated: start, memory, events
           --daemon-env K=V     an environment variable for the daemon (to try DOTNET_GC… settings); repeatable
+          --baseline PATH      measure this device-plugin executable in place of the minimal server (A/B of two
+                               builds in one run, alternating); the table's last column is then that build
+          --baseline-env K=V   an environment variable for the baseline device-plugin; repeatable
         """;
 
     public static BenchOptions? Parse(string[] args, out string? error)
@@ -88,13 +97,9 @@ public sealed record BenchOptions
                     "--burst-calls" => options with { BurstCallsPerClient = Count() },
                     "--after" => options with { AfterBurst = TimeSpan.FromSeconds(Count()) },
                     "--only" => options with { Parts = Next().Split(',').ToHashSet() },
-                    "--daemon-env" => options with
-                    {
-                        DaemonEnvironment = new Dictionary<string, string>(options.DaemonEnvironment)
-                        {
-                            [Next().Split('=')[0]] = args[i][(args[i].IndexOf('=') + 1)..],
-                        },
-                    },
+                    "--baseline" => options with { BaselinePath = Path.GetFullPath(Next()) },
+                    "--baseline-env" => options with { BaselineEnvironment = With(options.BaselineEnvironment, Next()) },
+                    "--daemon-env" => options with { DaemonEnvironment = With(options.DaemonEnvironment, Next()) },
                     _ => throw new ArgumentException($"unknown argument {args[i]}"),
                 };
             }
@@ -107,4 +112,7 @@ public sealed record BenchOptions
 
         return options;
     }
+
+    private static Dictionary<string, string> With(IReadOnlyDictionary<string, string> environment, string assignment) =>
+        new(environment) { [assignment.Split('=')[0]] = assignment[(assignment.IndexOf('=') + 1)..] };
 }

@@ -15,7 +15,8 @@ string daemonPath, minimalPath;
 try
 {
     daemonPath = options.DaemonPath ?? await Publisher.PublishAsync(repo, "src/DevicePlugin", "daemon", "device-plugin", options.Publish);
-    minimalPath = options.MinimalPath ?? await Publisher.PublishAsync(repo, "tests/MinimalPlugin", "minimal", "minimal-plugin", options.Publish);
+    minimalPath = options.BaselinePath is not null ? ""
+        : options.MinimalPath ?? await Publisher.PublishAsync(repo, "tests/MinimalPlugin", "minimal", "minimal-plugin", options.Publish);
 }
 catch (InvalidOperationException e)
 {
@@ -24,7 +25,9 @@ catch (InvalidOperationException e)
 }
 
 var daemon = new DaemonSubject(daemonPath, options.DaemonEnvironment);
-var minimal = new MinimalSubject(minimalPath);
+Subject minimal = options.BaselinePath is { } baselinePath
+    ? new DaemonSubject(baselinePath, options.BaselineEnvironment, "baseline")
+    : new MinimalSubject(minimalPath);
 Subject[] subjects = [daemon, minimal];
 var results = subjects.ToDictionary(s => s.Name, _ => new Results());
 var request = Enumerable.Range(options.Devices / 2, options.Devices / 2).Select(Subject.DeviceId).ToArray();
@@ -113,7 +116,7 @@ catch (Exception e) when (e is InvalidOperationException or TimeoutException or 
     return 1;
 }
 
-Console.Out.Write(Report.Table(options, results[daemon.Name], results[minimal.Name], load, Load.Read(), clock.Elapsed));
+Console.Out.Write(Report.Table(options, results[daemon.Name], results[minimal.Name], minimal.Name, load, Load.Read(), clock.Elapsed));
 return results.Values.Any(r => r.Errors > 0) ? 1 : 0;
 
 namespace DevicePlugin.ProcessBench
@@ -222,7 +225,7 @@ namespace DevicePlugin.ProcessBench
     /// <summary>The markdown table of docs/BENCHMARKS.md.</summary>
     public static class Report
     {
-        public static string Table(BenchOptions o, Results d, Results m, string loadBefore, string loadAfter, TimeSpan took)
+        public static string Table(BenchOptions o, Results d, Results m, string baseline, string loadBefore, string loadAfter, TimeSpan took)
         {
             var rows = new List<(string Measure, string Target, string Daemon, string Minimal)>
             {
@@ -241,7 +244,7 @@ namespace DevicePlugin.ProcessBench
                 ($"kubelet restart to re-registration, of {d.Restart.Count}", "≤ 10 ms median", d.Restart.Format(), "n/a (does not re-register)"),
             };
             var text = new System.Text.StringBuilder();
-            text.AppendLine(CultureInfo.InvariantCulture, $"| measure | target | device-plugin | minimal server |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| measure | target | device-plugin | {baseline} |");
             text.AppendLine("|---|---|---|---|");
             foreach (var (measure, target, daemon, minimal) in rows)
             {

@@ -19,7 +19,8 @@ public abstract class Subject(string name, string executable)
 }
 
 /// <summary>The published device-plugin with simulated resources from a config file, metrics endpoint on (as deployed).</summary>
-public sealed class DaemonSubject(string executable, IReadOnlyDictionary<string, string> environment) : Subject("device-plugin", executable)
+public sealed class DaemonSubject(string executable, IReadOnlyDictionary<string, string> environment, string name = "device-plugin")
+    : Subject(name, executable)
 {
     public IReadOnlyDictionary<string, string> Environment { get; } = environment;
 

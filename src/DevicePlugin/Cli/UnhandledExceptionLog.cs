@@ -23,7 +23,7 @@ public static class UnhandledExceptionLog
                 ?? new InvalidOperationException($"a non-exception object was thrown: {e.ExceptionObject}");
             DaemonLog.Unhandled(loggers.CreateLogger("DevicePlugin.Program"), exception, exception.GetType().FullName ?? "?", exception.Message);
 
-            // The console logger writes from a queue on a thread of its own: disposing the factory drains it.
+            // Log lines are written from a queue on a thread of their own (StderrLineWriter): disposing the factory drains it.
             loggers.Dispose();
         }
         finally
