@@ -201,7 +201,7 @@ public sealed class Daemon : IAsyncDisposable
 
             token.ThrowIfCancellationRequested();
             _podResources?.Start();
-            _trimmer.Trim();
+            _trimmer.Trim(startup: true);
             _trimmer.Start();
         }
         catch (OperationCanceledException)
