@@ -42,6 +42,9 @@ public sealed class Daemon : IAsyncDisposable
     private readonly KubeletDirectoryLock _instanceLock;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
+
+    /// <summary>The config file watcher while it runs (none without a config file).</summary>
+    internal ConfigFileWatcher? ConfigWatcher => _configWatcher;
     private PodResourcesPoller? _podResources;
     private int _stopped;
     private readonly CancellationTokenSource _startupDone = new();
