@@ -42,6 +42,9 @@ public sealed class Daemon : IAsyncDisposable
     private readonly KubeletDirectoryLock _instanceLock;
     private KubeletDirectoryWatcher? _kubeletWatcher;
     private ConfigFileWatcher? _configWatcher;
+
+    /// <summary>The config file watcher while it runs (none without a config file).</summary>
+    internal ConfigFileWatcher? ConfigWatcher => _configWatcher;
     private PodResourcesPoller? _podResources;
     private int _stopped;
     private readonly CancellationTokenSource _startupDone = new();
@@ -143,7 +146,7 @@ public sealed class Daemon : IAsyncDisposable
         // One server for every resource socket and the metrics listener, built and started beside the sources: a
         // socket bound before it runs keeps its connections (the kubelet's dial-back) queued until it does.
         var hostStarted = Task.Run(() => _host.StartAsync(_manager.Context, new MetricsEndpoint(_metrics.Registry,
-            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.Failing.Count == 0, ReadinessDetail), cancellationToken),
+            () => _manager.AllRegistered && _status.Problems().IsEmpty && _loops.FailingForReadiness == 0, ReadinessDetail), cancellationToken),
             CancellationToken.None);
         try
         {
@@ -199,7 +202,7 @@ public sealed class Daemon : IAsyncDisposable
             token.ThrowIfCancellationRequested();
             StartupCollectionPause.End();
             _podResources?.Start();
-            _trimmer.Trim();
+            _trimmer.Trim(startup: true);
             _trimmer.Start();
         }
         catch (OperationCanceledException)

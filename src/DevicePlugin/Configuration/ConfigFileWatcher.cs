@@ -36,7 +36,19 @@ public sealed class ConfigFileWatcher : IAsyncDisposable
     /// <summary>Two reads this far apart must agree before a change is applied.</summary>
     public static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How often the daemon's watcher reads the file.</summary>
+    public static readonly TimeSpan DefaultPeriod = TimeSpan.FromMilliseconds(125);
+
+    /// <summary>
+    /// The longest this watcher itself holds a change (the rest of the time to the kubelet, such as a read slower than
+    /// a period, is the machine's). A pass starts a read and collects it at the next pass, so reads start every two
+    /// periods: up to two periods until a read starts after the write, whole read intervals until a read that agrees
+    /// starts <see cref="Settle"/> later, and one period until that read is collected and the change handed on.
+    /// </summary>
+    public TimeSpan LongestHold => (2 * _period * (1 + Math.Ceiling(Settle / (2 * _period)))) + _period;
+
     private readonly string _path;
+    private readonly TimeSpan _period;
     private readonly Func<ConfigFileRead, Task> _changed;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -52,6 +64,7 @@ public sealed class ConfigFileWatcher : IAsyncDisposable
         TimeSpan? period = null, TimeProvider? time = null)
     {
         _path = path;
+        _period = period ?? DefaultPeriod;
         _changed = changed;
         _logger = logger;
         _time = time ?? TimeProvider.System;
@@ -65,7 +78,7 @@ public sealed class ConfigFileWatcher : IAsyncDisposable
             _handled = new ConfigFileRead(null, e.Message);
         }
 
-        _loop = new BackgroundLoop("config-watcher", PassAsync, logger, health, period ?? TimeSpan.FromMilliseconds(125));
+        _loop = new BackgroundLoop("config-watcher", PassAsync, logger, health, _period);
     }
 
     public void Start() => _loop.Start();

@@ -28,8 +28,6 @@ public static class ConfigLoader
     public static ImmutableArray<string> CommonResourceKeys { get; } =
         ["name", "source", "replicas", "preStart", "naming", "distinctDevices", "extraDeviceNodes"];
 
-    private static readonly string[] HealthKeys = ["ignoredXids", "recoverAfter"];
-    private static readonly string[] CdiKeys = ["specDir"];
 
     /// <summary>Reads (a regular file, at most 1 MiB, within a timeout) and validates the configuration file.</summary>
     public static PluginConfig LoadFile(string path, SourceSchemas sources) => Parse(ConfigFileReader.Read(path), path, sources);
@@ -134,8 +132,8 @@ public static class ConfigLoader
         var root = reader.Mapping(stream.Documents[0].RootNode, "(top level)");
         reader.KnownKeys(root, TopKeys, "");
 
-        var health = reader.Get(root, "health") is { } h ? Health(reader, h) : new HealthConfig();
-        var cdi = reader.Get(root, "cdi") is { } c ? Cdi(reader, c) : new CdiConfig();
+        var health = reader.Get(root, "health") is { } h ? HealthConfig.Read(reader, h) : new HealthConfig();
+        var cdi = reader.Get(root, "cdi") is { } c ? CdiConfig.Read(reader, c) : new CdiConfig();
         var resources = ImmutableArray.CreateBuilder<ResourceConfig>();
         if (reader.Get(root, "resources") is { } list)
         {
@@ -261,50 +259,4 @@ public static class ConfigLoader
         && !path.Contains("//", StringComparison.Ordinal)
         && !path.Contains('\0', StringComparison.Ordinal)
         && path.Split('/').All(segment => segment is not ("." or ".."));
-
-    private static HealthConfig Health(ConfigReader reader, YamlNode node)
-    {
-        var map = reader.Mapping(node, "health");
-        reader.KnownKeys(map, HealthKeys, "health.");
-        var config = new HealthConfig();
-        if (reader.Get(map, "ignoredXids") is { } x)
-        {
-            config = config with
-            {
-                IgnoredXids = [.. reader.Sequence(x, "health.ignoredXids").Children.Select((e, i) =>
-                    (ulong)reader.Number(e, $"health.ignoredXids[{i}]", 0, long.MaxValue))],
-            };
-        }
-
-        if (reader.Get(map, "recoverAfter") is { } r)
-        {
-            var text = reader.Text(r, "health.recoverAfter");
-            if (!DurationParser.TryParse(text, out var value))
-            {
-                throw reader.Error(r, "health.recoverAfter", $"must be a duration such as 5m, 30s or 0 (never), not \"{ClientText.Quote(text)}\"");
-            }
-
-            config = config with { RecoverAfter = value };
-        }
-
-        return config;
-    }
-
-    private static CdiConfig Cdi(ConfigReader reader, YamlNode node)
-    {
-        var map = reader.Mapping(node, "cdi");
-        reader.KnownKeys(map, CdiKeys, "cdi.");
-        if (reader.Get(map, "specDir") is not { } s)
-        {
-            return new CdiConfig();
-        }
-
-        var dir = reader.Text(s, "cdi.specDir");
-        if (!Path.IsPathRooted(dir))
-        {
-            throw reader.Error(s, "cdi.specDir", $"must be an absolute path, not \"{ClientText.Quote(dir)}\"");
-        }
-
-        return new CdiConfig { SpecDirectory = dir };
-    }
 }

@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using DevicePlugin.Inventory;
+using YamlDotNet.RepresentationModel;
 
 namespace DevicePlugin.Configuration;
 
@@ -6,6 +8,8 @@ namespace DevicePlugin.Configuration;
 public sealed record HealthConfig
 {
     public static readonly ImmutableSortedSet<ulong> DefaultIgnoredXids = [13, 31, 43, 45, 68, 109];
+
+    private static readonly string[] Keys = ["ignoredXids", "recoverAfter"];
 
     /// <summary>NVML XID codes that do not make a GPU unhealthy.</summary>
     public ImmutableSortedSet<ulong> IgnoredXids { get; init; } = DefaultIgnoredXids;
@@ -17,4 +21,33 @@ public sealed record HealthConfig
         other is not null && RecoverAfter == other.RecoverAfter && IgnoredXids.SetEquals(other.IgnoredXids);
 
     public override int GetHashCode() => HashCode.Combine(RecoverAfter, IgnoredXids.Count);
+
+    /// <summary>Reads the <c>health:</c> section of a configuration file.</summary>
+    public static HealthConfig Read(ConfigReader reader, YamlNode node)
+    {
+        var map = reader.Mapping(node, "health");
+        reader.KnownKeys(map, Keys, "health.");
+        var config = new HealthConfig();
+        if (reader.Get(map, "ignoredXids") is { } x)
+        {
+            config = config with
+            {
+                IgnoredXids = [.. reader.Sequence(x, "health.ignoredXids").Children.Select((e, i) =>
+                    (ulong)reader.Number(e, $"health.ignoredXids[{i}]", 0, long.MaxValue))],
+            };
+        }
+
+        if (reader.Get(map, "recoverAfter") is { } r)
+        {
+            var text = reader.Text(r, "health.recoverAfter");
+            if (!DurationParser.TryParse(text, out var value))
+            {
+                throw reader.Error(r, "health.recoverAfter", $"must be a duration such as 5m, 30s or 0 (never), not \"{ClientText.Quote(text)}\"");
+            }
+
+            config = config with { RecoverAfter = value };
+        }
+
+        return config;
+    }
 }

@@ -24,6 +24,7 @@ public sealed class BackgroundLoop : IAsyncDisposable
     private readonly TimeSpan _maxRetryAfter;
     private readonly TimeProvider _time;
     private readonly WarningThrottle _failureLines;
+    private readonly bool _affectsReadiness;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
     private Task _loop = Task.CompletedTask;
@@ -42,10 +43,13 @@ public sealed class BackgroundLoop : IAsyncDisposable
     /// <param name="maxRetryAfter">each further failure in a row doubles that wait up to this (default: no doubling)</param>
     /// <param name="time">the clock that spaces repeated failure lines (default: the system clock)</param>
     /// <param name="remindEvery">the same failure again is logged at most this often (default 10 min)</param>
+    /// <param name="affectsReadiness">false when readiness reads this loop's failures from elsewhere (they still show in
+    /// <see cref="LoopHealth.Failing"/>, the metrics and the /readyz detail)</param>
     public BackgroundLoop(string name, Func<CancellationToken, Task> pass, ILogger logger, LoopHealth? health = null,
         TimeSpan? period = null, TimeSpan? retryAfter = null, TimeSpan? maxRetryAfter = null, TimeProvider? time = null,
-        TimeSpan? remindEvery = null)
+        TimeSpan? remindEvery = null, bool affectsReadiness = true)
     {
+        _affectsReadiness = affectsReadiness;
         _name = name;
         _pass = pass;
         _logger = logger;
@@ -204,7 +208,7 @@ public sealed class BackgroundLoop : IAsyncDisposable
         _failures++;
         _reported = true;
         var wait = RetryWait(_failures);
-        _health?.Failed(_name, failure);
+        _health?.Failed(_name, failure, _affectsReadiness);
         var reason = $"{failure.GetType().Name}: {failure.Message}";
         if (_failureLines.ShouldLog(reason, Now(), out var suppressed))
         {

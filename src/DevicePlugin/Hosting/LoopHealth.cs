@@ -11,6 +11,7 @@ public sealed class LoopHealth
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, string> _failing = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _notForReadiness = new(StringComparer.Ordinal);
     private readonly Counter? _errors;
     private readonly Gauge? _failingGauge;
 
@@ -36,11 +37,33 @@ public sealed class LoopHealth
         }
     }
 
-    public void Failed(string loop, Exception error)
+    /// <summary>Failing loops that make the daemon not ready (all but those whose failures readiness reads elsewhere).</summary>
+    public int FailingForReadiness
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _failing.Keys.Count(l => !_notForReadiness.Contains(l));
+            }
+        }
+    }
+
+    /// <param name="affectsReadiness">false for a loop whose failures readiness already reads from elsewhere (a
+    /// source's start retries: the source status decides, and a source the defaults tried is allowed to fail)</param>
+    public void Failed(string loop, Exception error, bool affectsReadiness = true)
     {
         lock (_lock)
         {
             _failing[loop] = $"{error.GetType().Name}: {error.Message}";
+            if (affectsReadiness)
+            {
+                _notForReadiness.Remove(loop);
+            }
+            else
+            {
+                _notForReadiness.Add(loop);
+            }
         }
 
         _errors?.WithLabels(loop).Inc();

@@ -25,6 +25,7 @@ public sealed class MemoryTrimmer : IAsyncDisposable
     private readonly Func<long> _allocated;
     private readonly Action _collect;
     private bool _released;
+    private bool _startupTailPending;
     private readonly BackgroundLoop? _loop;
     private long _seen;
     private long _trimmedAt;
@@ -52,22 +53,27 @@ public sealed class MemoryTrimmer : IAsyncDisposable
     /// <summary>Starts the periodic check.</summary>
     public void Start() => _loop?.Start();
 
-    /// <summary>Trims now (start-up is done).</summary>
-    public void Trim()
+    /// <summary>Trims now; <paramref name="startup"/>: start-up is done (see <see cref="Check"/>).</summary>
+    public void Trim(bool startup = false)
     {
         _collect();
+        _startupTailPending = startup;
         Trims++;
         _trimmedAt = _allocated();
         _seen = _trimmedAt;
     }
 
-    /// <summary>One check: trims when the last period was quiet and enough was allocated since the last trim.</summary>
+    /// <summary>
+    /// One check: trims when the last period was quiet and enough was allocated since the last trim, and in the first
+    /// quiet period after start-up's trim in any case: what ran between registering and going quiet (the
+    /// first PodResources poll, the first scrape) mapped executable pages the idle daemon does not use.
+    /// </summary>
     public void Check()
     {
         var now = _allocated();
         var quiet = now - _seen < QuietBytes;
         _seen = now;
-        if (quiet && now - _trimmedAt >= TrimAfterBytes)
+        if (quiet && (now - _trimmedAt >= TrimAfterBytes || _startupTailPending))
         {
             Trim();
         }

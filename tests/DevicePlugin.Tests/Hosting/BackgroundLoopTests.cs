@@ -94,4 +94,25 @@ public sealed class BackgroundLoopTests
         await loop.StopAsync();
         Assert.Empty(health.Failing);
     }
+
+    [Fact]
+    public async Task A_loop_whose_failures_readiness_reads_elsewhere_shows_as_failing_without_counting_for_readiness()
+    {
+        var health = new LoopHealth();
+        await using var loop = new BackgroundLoop("not-for-readiness", _ => Task.FromException(new IOException("no driver")),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, health, retryAfter: TimeSpan.FromMilliseconds(20), affectsReadiness: false);
+        await using var other = new BackgroundLoop("for-readiness", _ => Task.FromException(new IOException("broken")),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, health, retryAfter: TimeSpan.FromMilliseconds(20));
+        loop.Start();
+        loop.Wake();
+
+        await Eventually.TrueAsync(() => health.Failing.ContainsKey("not-for-readiness"), "the pass failed");
+        Assert.Equal(0, health.FailingForReadiness);
+
+        other.Start();
+        other.Wake();
+        await Eventually.TrueAsync(() => health.FailingForReadiness == 1, "a loop that counts for readiness failed");
+        await other.StopAsync();
+        Assert.Equal(0, health.FailingForReadiness);
+    }
 }

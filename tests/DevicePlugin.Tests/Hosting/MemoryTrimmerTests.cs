@@ -61,4 +61,31 @@ public sealed class MemoryTrimmerTests
         Assert.Equal(2, collections);
         Assert.Equal(MemoryTrimmer.TrimAfterBytes / step, periods);
     }
+
+    [Fact]
+    public void The_first_quiet_period_after_the_start_up_trim_trims_once_more_and_later_ones_wait_for_allocation()
+    {
+        long allocated = 0;
+        var collections = 0;
+        var trimmer = new MemoryTrimmer(() => allocated, () => collections++);
+        trimmer.Trim(startup: true);
+
+        // Start-up's tail: the first PodResources poll and scrape allocate more than a quiet period's worth.
+        allocated += 2 * MemoryTrimmer.QuietBytes;
+        trimmer.Check();
+        Assert.Equal(1, collections);
+
+        // Quiet now, with far less than TrimAfterBytes allocated since the start-up trim: one more trim all the same.
+        allocated += 1024;
+        trimmer.Check();
+        Assert.Equal(2, collections);
+
+        for (var i = 0; i < 10; i++)
+        {
+            allocated += 1024;
+            trimmer.Check();
+        }
+
+        Assert.Equal(2, collections);
+    }
 }

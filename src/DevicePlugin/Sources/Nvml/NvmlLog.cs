@@ -82,10 +82,6 @@ internal static partial class NvmlLog
     [LoggerMessage(3022, LogLevel.Information, "NVML is available now: the nvml source started")]
     public static partial void RetrySucceeded(ILogger logger);
 
-    [LoggerMessage(3023, LogLevel.Warning,
-        "the nvml source still cannot start: {Reason} ({Suppressed} earlier failed retries not logged; the same reason is logged at most every {Minutes} min)")]
-    public static partial void RetryFailed(ILogger logger, string reason, int suppressed, double minutes);
-
     [LoggerMessage(3024, LogLevel.Error, "publishing the nvml source's snapshots failed")]
     public static partial void PublishFailed(ILogger logger, Exception exception);
 

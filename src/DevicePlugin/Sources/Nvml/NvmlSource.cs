@@ -33,14 +33,13 @@ public sealed class NvmlSource : IDeviceSource
 
     /// <summary>The <c>single</c> resources that advertise nothing now, and why (read by the metric).</summary>
     private volatile ImmutableDictionary<string, NvmlMigRefusal> _refusals = ImmutableDictionary<string, NvmlMigRefusal>.Empty;
-    private CancellationTokenSource? _retryCancel;
-    private Task? _retry;
+    /// <summary>The <c>nvml-start</c> loop while NVML start-up is retried (degraded mode).</summary>
+    private BackgroundLoop? _retry;
     private bool _disposed;
-    private readonly WarningThrottle _retryWarnings;
     private readonly LoopHealth? _loops;
 
     /// <param name="metrics">The daemon's metrics, where the source's own gauges go; none when null.</param>
-    /// <param name="loops">Where the health loop's failures show (/readyz and the background_loop metrics); none when null.</param>
+    /// <param name="loops">Where the health and start-retry loops' failures show (/readyz and the background_loop metrics); none when null.</param>
     public NvmlSource(NvmlSourceOptions options, IInventorySink sink, TimeProvider time, ILoggerFactory loggers, ISourceMetrics? metrics = null,
         LoopHealth? loops = null)
     {
@@ -53,7 +52,6 @@ public sealed class NvmlSource : IDeviceSource
         _sink = sink;
         _time = time;
         _logger = loggers.CreateLogger<NvmlSource>();
-        _retryWarnings = new WarningThrottle(options.RetryWarningInterval);
         _metrics = new NvmlMetrics(() => MigGpusSkipped, sink, () => _refusals.Select(r => (r.Key, r.Value.Reason)),
             metrics ?? ISourceMetrics.None);
     }
@@ -180,86 +178,74 @@ public sealed class NvmlSource : IDeviceSource
         session?.Dispose();
     }
 
+    /// <summary>Starts the loop that retries NVML start-up. Caller holds <see cref="_apply"/>.</summary>
     private void StartRetry()
     {
-        _retryCancel = new CancellationTokenSource();
-        var token = _retryCancel.Token;
-        _retry = Task.Run(() => RetryLoopAsync(token), CancellationToken.None);
+        // Readiness reads the start failure from the source status (a source the defaults tried may fail), so the
+        // loop's failures show in its logs and metrics without making the daemon unready a second time.
+        _retry = new BackgroundLoop("nvml-start", RetryPassAsync, _logger, _loops, period: _options.RetryInterval,
+            retryAfter: _options.RetryInterval, time: _time, remindEvery: _options.RetryWarningInterval, affectsReadiness: false);
+        _retry.Start();
     }
 
+    /// <summary>Stops the retry loop, if any. Caller holds <see cref="_apply"/>.</summary>
     private async Task StopRetryAsync()
     {
-        if (_retryCancel is null || _retry is null)
+        if (_retry is not { } retry)
         {
             return;
         }
 
-        await _retryCancel.CancelAsync();
-        await _retry.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _retryCancel.Dispose();
-        _retryCancel = null;
         _retry = null;
+        await retry.DisposeAsync();
     }
 
-    /// <summary>Retries NVML start-up until it works (a driver loaded after the daemon) or the loop is cancelled.</summary>
-    private async Task RetryLoopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// One pass of the <c>nvml-start</c> loop: tries NVML start-up again (a driver loaded after the daemon). A failure is
+    /// reported to the sink (source status, /readyz) and thrown for the loop to log, count and retry; success ends the loop.
+    /// </summary>
+    private async Task RetryPassAsync(CancellationToken cancellationToken)
     {
-        while (!cancellationToken.IsCancellationRequested)
+        // ApplyAsync and DisposeAsync stop this loop while holding _apply: the stop cancels this wait.
+        await _apply.WaitAsync(cancellationToken);
+        try
         {
-            await Task.Delay(_options.RetryInterval, cancellationToken);
-
-            // ApplyAsync and DisposeAsync cancel this loop while holding _apply, so never wait for it here:
-            // a failed TryWait just means "try again next interval".
-            if (!await _apply.WaitAsync(0, CancellationToken.None))
+            if (_session is not null || _retry is not { } loop)
             {
-                continue;
+                return;
+            }
+
+            HealthConfig health;
+            lock (_publish)
+            {
+                health = _health;
             }
 
             try
             {
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    return;
-                }
-
-                HealthConfig health;
-                lock (_publish)
-                {
-                    health = _health;
-                }
-
                 StartSession(health);
-                NvmlLog.RetrySucceeded(_logger);
-                _retryWarnings.Reset();
-                _sink.SourceRunning(NvmlSchema.Kind);
-                _retry = null;
-                _retryCancel?.Dispose();
-                _retryCancel = null;
-                return;
             }
             catch (SourceInitException e)
             {
-                RetryFailed(e);
+                _sink.SourceFailed(NvmlSchema.Kind, e);
+                throw;
             }
             catch (Exception e)
             {
                 // Whatever went wrong, the daemon asked to keep trying rather than fail.
-                RetryFailed(new SourceInitException($"the nvml source failed to start: {e}", e));
+                var failed = new SourceInitException($"the nvml source failed to start: {e.GetType().Name}: {e.Message}", e);
+                _sink.SourceFailed(NvmlSchema.Kind, failed);
+                throw failed;
             }
-            finally
-            {
-                _apply.Release();
-            }
-        }
-    }
 
-    /// <summary>Counts every failed retry; logs it at Warning when the reason changed or the last warning is old enough.</summary>
-    private void RetryFailed(SourceInitException e)
-    {
-        _sink.SourceFailed(NvmlSchema.Kind, e);
-        if (_retryWarnings.ShouldLog(e.Message, _time.GetUtcNow(), out var suppressed))
+            NvmlLog.RetrySucceeded(_logger);
+            _sink.SourceRunning(NvmlSchema.Kind);
+            // The loop ends after this pass; StopRetryAsync disposes it when the resources go or the source does.
+            loop.RequestStop();
+        }
+        finally
         {
-            NvmlLog.RetryFailed(_logger, e.Message, suppressed, _options.RetryWarningInterval.TotalMinutes);
+            _apply.Release();
         }
     }
 

@@ -104,10 +104,10 @@ public sealed class NvmlInitTests
         await h.ApplyAsync();
         Assert.Equal(1, h.Sink.Failures);
 
-        // Retries every 50 ms on the real clock; the manual clock stands still, so one warning covers them all.
+        // Retries every 50 ms on the real clock; the manual clock stands still, so one line covers them all.
         Assert.True(SpinWait.SpinUntil(() => h.Sink.Failures >= 4, WaitLimit), "failed retries are not reported");
-        bool IsRetryWarning((LogLevel Level, string Message) l) =>
-            l.Level == LogLevel.Warning && l.Message.StartsWith("the nvml source still cannot start", StringComparison.Ordinal);
+        static bool IsRetryWarning((LogLevel Level, string Message) l) =>
+            l.Level >= LogLevel.Warning && l.Message.StartsWith("background loop nvml-start: a pass failed (SourceInitException: ", StringComparison.Ordinal);
         Assert.Single(h.Logs.Lines, IsRetryWarning);
         Assert.Contains("DRIVER_NOT_LOADED", h.Logs.Lines.Single(IsRetryWarning).Message);
 
@@ -115,13 +115,41 @@ public sealed class NvmlInitTests
         h.Time.Advance(TimeSpan.FromMinutes(10));
         Assert.True(SpinWait.SpinUntil(() => h.Logs.Lines.Count(IsRetryWarning) == 2, WaitLimit), "no warning after the interval");
         var second = h.Logs.Lines.Where(IsRetryWarning).Last().Message;
-        Assert.Matches(@"\((\d+) earlier failed retries not logged", second);
+        Assert.Matches(@"; (\d+) failed passes not logged since the last line", second);
         Assert.True(h.Sink.Failures > failures);
 
         h.Fake.WriteConfig(Gpus(1));
         await h.WaitForAsync(s => s.Devices.Length == 1);
         Assert.Equal("running", h.Sink.Status[^1]);
         Assert.All(h.Sink.Status.SkipLast(1), s => Assert.StartsWith("failed: ", s, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_failed_start_retry_is_a_pass_of_the_nvml_start_loop_shown_in_loop_health_and_cleared_when_nvml_starts()
+    {
+        await using var h = Create("init_return 9\n" + Gpus(1), configure: o => o with { FailOnInitError = false });
+        await h.ApplyAsync();
+
+        // Each retry is a pass of the background loop nvml-start: counted in the loop metrics, failing in LoopHealth
+        // (the /readyz detail), logged once with the loop's name and no stack trace.
+        await Eventually.TrueAsync(() => h.Sink.Failures >= 3, "failed retries are reported");
+        Assert.StartsWith("SourceInitException: ", h.Loops.Failing["nvml-start"], StringComparison.Ordinal);
+        Assert.Contains("DRIVER_NOT_LOADED", h.Loops.Failing["nvml-start"], StringComparison.Ordinal);
+        var metrics = await NvmlHealthLoopTests.LoopMetricsAsync(h.LoopMetrics);
+        Assert.Equal(1, metrics.Value("device_plugin_background_loop_failing", ("loop", "nvml-start")));
+        Assert.True(metrics.Value("device_plugin_background_loop_errors_total", ("loop", "nvml-start")) >= 2);
+        Assert.Equal(1, h.Logs.CountContaining("background loop nvml-start: a pass failed (SourceInitException: "));
+        Assert.DoesNotContain(h.Logs.Lines, l => l.Message.Contains("   at ", StringComparison.Ordinal));
+
+        // The driver works now: the next pass starts NVML, the failure is cleared and the loop ends.
+        h.Fake.WriteConfig(Gpus(1));
+        await h.WaitForAsync(s => s.Devices.Length == 1);
+        await Eventually.TrueAsync(() => h.Logs.CountContaining("background loop nvml-start: a pass succeeded after") == 1, "the recovery is logged");
+        Assert.False(h.Loops.Failing.ContainsKey("nvml-start"));
+        metrics = await NvmlHealthLoopTests.LoopMetricsAsync(h.LoopMetrics);
+        Assert.Equal(0, metrics.Value("device_plugin_background_loop_failing", ("loop", "nvml-start")));
+        var inits = h.Fake.Calls("nvmlInit_v2");
+        Assert.False(SpinWait.SpinUntil(() => h.Fake.Calls("nvmlInit_v2") > inits, TimeSpan.FromMilliseconds(500)), "the loop went on after NVML started");
     }
 
     [Fact]
