@@ -200,6 +200,7 @@ public sealed class Daemon : IAsyncDisposable
             }
 
             token.ThrowIfCancellationRequested();
+            StartupCollectionPause.End();
             _podResources?.Start();
             _trimmer.Trim(startup: true);
             _trimmer.Start();
@@ -207,6 +208,7 @@ public sealed class Daemon : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // Stopping before start-up was done.
+            StartupCollectionPause.End();
         }
     }
 

@@ -38,6 +38,9 @@ public static class Program
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
+        // No collection until start-up is done (Daemon ends it): start-up's objects mostly live until registration.
+        Hosting.StartupCollectionPause.Begin();
+
         var parsed = CommandLine.Parse(args);
         if (parsed.Help)
         {

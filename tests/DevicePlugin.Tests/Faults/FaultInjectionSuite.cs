@@ -22,6 +22,7 @@ public sealed class FaultInjectionSuite(ITestOutputHelper output)
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
     private const string Refused = "configuration change refused";
+    private const string Applied = "changed: applied (";
 
     /// <summary>The good configuration: sim-1 unhealthy, so any other configuration that slipped through shows.</summary>
     private static readonly string Good = Configs.Simulated(sim1Health: "Unhealthy");
@@ -70,8 +71,13 @@ public sealed class FaultInjectionSuite(ITestOutputHelper output)
                 await Eventually.TrueAsync(() => Count(daemon.Stderr, Refused) > before, "the change is refused", Wait);
                 var reason = daemon.Stderr.Split('\n').Last(l => l.Contains(Refused, StringComparison.Ordinal));
                 Assert.True(reason.Length < 1024, $"a refusal line of {reason.Length} characters");
+                // Back to the good configuration, and wait until the watcher has settled on it: otherwise the next fault
+                // may be written before it did, and one equal to what the watcher last handled (an empty file seen while
+                // the good one was being written, under load) would not count as a change.
+                var applied = Count(daemon.Stderr, Applied);
                 File.Delete(config); // it may be a FIFO, which an open for writing would wait on
                 await File.WriteAllTextAsync(config, Good);
+                await Eventually.TrueAsync(() => Count(daemon.Stderr, Applied) > applied, "the good configuration is applied again", Wait);
                 return "refused: " + reason[(reason.IndexOf(Refused, StringComparison.Ordinal) + Refused.Length)..].Trim(' ', ',', ':');
             }
 
