@@ -6,12 +6,27 @@ namespace DevicePlugin.Inventory;
 /// </summary>
 public static class CharacterMap
 {
-    public static string Map(string text, Func<char, char> map) =>
-        string.Create(text.Length, (text, map), static (span, state) =>
+    /// <summary>
+    /// The mapped text; the same string instance when no character changes (the common case: Allocate maps every
+    /// requested ID to its CDI name, and most IDs are valid names already).
+    /// </summary>
+    public static string Map(string text, Func<char, char> map)
+    {
+        for (var i = 0; i < text.Length; i++)
         {
-            for (var i = 0; i < state.text.Length; i++)
+            if (map(text[i]) != text[i])
             {
-                span[i] = state.map(state.text[i]);
+                return string.Create(text.Length, (text, map, i), static (span, state) =>
+                {
+                    state.text.AsSpan(0, state.i).CopyTo(span);
+                    for (var j = state.i; j < state.text.Length; j++)
+                    {
+                        span[j] = state.map(state.text[j]);
+                    }
+                });
             }
-        });
+        }
+
+        return text;
+    }
 }
