@@ -15,6 +15,7 @@ namespace DevicePlugin.Hosting;
 /// </summary>
 public sealed class BackgroundLoop : IAsyncDisposable
 {
+    private readonly LogLevel _failureLevel;
     private readonly string _name;
     private readonly Func<CancellationToken, Task> _pass;
     private readonly ILogger _logger;
@@ -45,10 +46,13 @@ public sealed class BackgroundLoop : IAsyncDisposable
     /// <param name="remindEvery">the same failure again is logged at most this often (default 10 min)</param>
     /// <param name="affectsReadiness">false when readiness reads this loop's failures from elsewhere (they still show in
     /// <see cref="LoopHealth.Failing"/>, the metrics and the /readyz detail)</param>
+    /// <param name="failureLevel">the level of a failed pass's line: Error by default; Warning for a loop whose passes fail
+    /// while something outside is away as a matter of course (the kubelet restarting, no NVIDIA driver on the node)</param>
     public BackgroundLoop(string name, Func<CancellationToken, Task> pass, ILogger logger, LoopHealth? health = null,
         TimeSpan? period = null, TimeSpan? retryAfter = null, TimeSpan? maxRetryAfter = null, TimeProvider? time = null,
-        TimeSpan? remindEvery = null, bool affectsReadiness = true)
+        TimeSpan? remindEvery = null, bool affectsReadiness = true, LogLevel failureLevel = LogLevel.Error)
     {
+        _failureLevel = failureLevel;
         _affectsReadiness = affectsReadiness;
         _name = name;
         _pass = pass;
@@ -210,15 +214,16 @@ public sealed class BackgroundLoop : IAsyncDisposable
         var wait = RetryWait(_failures);
         _health?.Failed(_name, failure, _affectsReadiness);
         var reason = $"{failure.GetType().Name}: {failure.Message}";
-        if (_failureLines.ShouldLog(reason, Now(), out var suppressed))
+        if (_failureLines.ShouldLog(reason, Now(), out var suppressed) && _logger.IsEnabled(_failureLevel))
         {
+            var type = failure.GetType().Name;
             if (suppressed == 0)
             {
-                HostingLog.PassFailed(_logger, _name, failure.GetType().Name, failure.Message, (long)wait.TotalMilliseconds);
+                HostingLog.PassFailed(_logger, _failureLevel, _name, type, failure.Message, (long)wait.TotalMilliseconds);
             }
             else
             {
-                HostingLog.PassStillFailing(_logger, _name, failure.GetType().Name, failure.Message, suppressed, (long)wait.TotalMilliseconds);
+                HostingLog.PassStillFailing(_logger, _failureLevel, _name, type, failure.Message, suppressed, (long)wait.TotalMilliseconds);
             }
         }
 

@@ -4,8 +4,8 @@ namespace DevicePlugin.Hosting;
 
 internal static partial class HostingLog
 {
-    [LoggerMessage(9000, LogLevel.Error, "background loop {Loop}: a pass failed ({Type}: {Message}); the loop goes on, next pass within {RetryMs} ms")]
-    public static partial void PassFailed(ILogger logger, string loop, string type, string message, long retryMs);
+    [LoggerMessage(EventId = 9000, Message = "background loop {Loop}: a pass failed ({Type}: {Message}); the loop goes on, next pass within {RetryMs} ms")]
+    public static partial void PassFailed(ILogger logger, LogLevel level, string loop, string type, string message, long retryMs);
 
     [LoggerMessage(9001, LogLevel.Debug, "background loop {Loop}: failure detail")]
     public static partial void PassFailedDetail(ILogger logger, string loop, Exception exception);
@@ -13,8 +13,8 @@ internal static partial class HostingLog
     [LoggerMessage(9004, LogLevel.Debug, "{Socket}: closed a connection that sent nothing within {TimeoutMs} ms")]
     public static partial void SilentConnectionClosed(ILogger logger, string socket, long timeoutMs);
 
-    [LoggerMessage(9005, LogLevel.Error, "background loop {Loop}: a pass failed ({Type}: {Message}); {Suppressed} failed passes not logged since the last line; the loop goes on, next pass within {RetryMs} ms")]
-    public static partial void PassStillFailing(ILogger logger, string loop, string type, string message, int suppressed, long retryMs);
+    [LoggerMessage(EventId = 9005, Message = "background loop {Loop}: a pass failed ({Type}: {Message}); {Suppressed} failed passes not logged since the last line; the loop goes on, next pass within {RetryMs} ms")]
+    public static partial void PassStillFailing(ILogger logger, LogLevel level, string loop, string type, string message, int suppressed, long retryMs);
 
     [LoggerMessage(9006, LogLevel.Information, "background loop {Loop}: a pass succeeded after {Failures} failed ones")]
     public static partial void PassSucceededAgain(ILogger logger, string loop, int failures);

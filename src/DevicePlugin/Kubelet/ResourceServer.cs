@@ -40,7 +40,7 @@ public sealed class ResourceServer : IAsyncDisposable
         _registrar = new KubeletRegistrar(context, _registration, _logger);
         // Retries while the kubelet is away: 100 ms, doubling to 2 s; a directory check that sees a kubelet wakes it sooner.
         _loop = new BackgroundLoop("resource-server " + ResourceName, PassAsync, _logger, context.Loops,
-            retryAfter: MinRetry, maxRetryAfter: MaxRetry, time: context.Time);
+            retryAfter: MinRetry, maxRetryAfter: MaxRetry, time: context.Time, failureLevel: LogLevel.Warning);
     }
 
     public string ResourceName { get; }

@@ -184,7 +184,8 @@ public sealed class NvmlSource : IDeviceSource
         // Readiness reads the start failure from the source status (a source the defaults tried may fail), so the
         // loop's failures show in its logs and metrics without making the daemon unready a second time.
         _retry = new BackgroundLoop("nvml-start", RetryPassAsync, _logger, _loops, period: _options.RetryInterval,
-            retryAfter: _options.RetryInterval, time: _time, remindEvery: _options.RetryWarningInterval, affectsReadiness: false);
+            retryAfter: _options.RetryInterval, time: _time, remindEvery: _options.RetryWarningInterval, affectsReadiness: false,
+            failureLevel: LogLevel.Warning);
         _retry.Start();
     }
 
