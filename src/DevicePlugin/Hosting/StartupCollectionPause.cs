@@ -10,14 +10,28 @@ namespace DevicePlugin.Hosting;
 /// before <see cref="MemoryTrimmer"/>'s first trim, which then returns start-up's garbage at once. Start-up that
 /// allocates more than <see cref="Bytes"/> simply collects as before (the runtime ends the region itself).
 /// Measured in docs/BENCHMARKS.md.
+/// Only without a GC heap hard limit: under a container memory limit the runtime derives one (the executable asks for
+/// half of the limit), and with a 64 MiB memory cgroup (the DaemonSet's limit) starting a 16 MiB region made the
+/// Native AOT runtime crash with SIGSEGV before <c>Main</c> went on (<c>Cli/MemoryCgroupTests</c>). The daemon under a
+/// limit simply starts with collections, as it did before the region existed.
 /// </summary>
 internal static class StartupCollectionPause
 {
     public const long Bytes = 16 * 1024 * 1024;
 
-    /// <summary>Starts the region; false when the runtime refuses (a heap limit smaller than the region, a region already on).</summary>
-    public static bool Begin(long bytes = Bytes)
+    /// <summary>
+    /// Starts the region; false when the GC has a heap hard limit, or when the runtime refuses (a region already on).
+    /// </summary>
+    public static bool Begin(long bytes = Bytes) => Begin(bytes, HeapHardLimit());
+
+    /// <summary>Starts the region unless <paramref name="heapHardLimit"/> (bytes, 0 = none) is set.</summary>
+    public static bool Begin(long bytes, ulong heapHardLimit)
     {
+        if (heapHardLimit != 0)
+        {
+            return false;
+        }
+
         try
         {
             return GC.TryStartNoGCRegion(bytes);
@@ -26,6 +40,18 @@ internal static class StartupCollectionPause
         {
             return false;
         }
+    }
+
+    /// <summary>The GC's heap hard limit in bytes (0 = none), as the runtime settled it from its settings and the cgroup.</summary>
+    public static ulong HeapHardLimit()
+    {
+        var limit = GC.GetConfigurationVariables().TryGetValue("GCHeapHardLimit", out var value) ? value : null;
+        return limit switch
+        {
+            ulong u => u,
+            long l when l > 0 => (ulong)l,
+            _ => 0,
+        };
     }
 
     /// <summary>Ends the region if it is still on; nothing otherwise (never started, or ended by a collection).</summary>

@@ -19,4 +19,13 @@ public sealed class StartupCollectionPauseTests
         Assert.NotEqual(GCLatencyMode.NoGCRegion, GCSettings.LatencyMode);
         StartupCollectionPause.End();
     }
+
+    [Fact]
+    public void No_region_is_started_under_a_heap_hard_limit()
+    {
+        // A container memory limit gives the GC a hard limit; a no-GC region under a 64 MiB cgroup crashed the native
+        // runtime at start (Cli/MemoryCgroupTests), so the region is for processes without one.
+        Assert.False(StartupCollectionPause.Begin(1024 * 1024, heapHardLimit: 32UL * 1024 * 1024));
+        Assert.NotEqual(GCLatencyMode.NoGCRegion, GCSettings.LatencyMode);
+    }
 }
