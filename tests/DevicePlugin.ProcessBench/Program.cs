@@ -77,16 +77,20 @@ try
             var idle = node.Server.RssMiB;
             r.Idle.Add(idle);
 
-            var single = await AllocateLoad.RunAsync(socket, 1, options.SingleClientCalls, request);
+            var single = await AllocateLoad.RunAsync(socket, 1, options.SingleClientCalls, request, () => node.Server.CpuTime);
             r.SingleP50.Add(single.P50Ms);
             r.SingleP99.Add(single.P99Ms);
             r.SingleRate.Add(single.CallsPerSecond);
-            var burst = await AllocateLoad.RunAsync(socket, options.BurstClients, options.BurstCallsPerClient, request);
+            var burst = await AllocateLoad.RunAsync(socket, options.BurstClients, options.BurstCallsPerClient, request, () => node.Server.CpuTime);
             node.Server.ThrowIfExited("the Allocate burst");
             r.Peak.Add(node.Server.PeakRssMiB);
             r.BurstRate.Add(burst.CallsPerSecond);
             r.BurstP50.Add(burst.P50Ms);
             r.BurstP99.Add(burst.P99Ms);
+            r.SingleCpu.Add(single.ServerCpuMicroseconds);
+            r.BurstCpu.Add(burst.ServerCpuMicroseconds);
+            r.ClientCpu.Add(burst.ClientCpuMicroseconds);
+            r.ResponseBytes = burst.ResponseBytes;
             r.Errors += single.Errors + burst.Errors;
             r.FirstError ??= single.FirstError ?? burst.FirstError;
             await Task.Delay(options.AfterBurst);
@@ -95,7 +99,9 @@ try
             r.After.Add(after);
             r.AfterVsIdle.Add((after / idle - 1) * 100);
             Progress($"{s.Name} run {repeat + 1}: idle {idle:0.0} MiB, peak {r.Peak.Max:0.0}, after {after:0.0}; "
-                + $"{burst.CallsPerSecond:0} Allocate/s, p50 {single.P50Ms:0.00} ms, errors {r.Errors}");
+                + $"{burst.CallsPerSecond:0} Allocate/s, p50 {single.P50Ms:0.00} ms, server CPU {single.ServerCpuMicroseconds:0.0} / "
+                + $"{burst.ServerCpuMicroseconds:0.0} µs a call (1 / {options.BurstClients} clients), bench process CPU {burst.ClientCpuMicroseconds:0.0} µs a call, "
+                + $"response {burst.ResponseBytes} B, errors {r.Errors}");
         }
     }
 
@@ -155,6 +161,18 @@ namespace DevicePlugin.ProcessBench
         public Series BurstP50 { get; } = new("ms");
 
         public Series BurstP99 { get; } = new("ms");
+
+        /// <summary>The server's CPU time (user + system) per Allocate while one client called.</summary>
+        public Series SingleCpu { get; } = new("µs");
+
+        /// <summary>The server's CPU time per Allocate during the burst: steadier than throughput on shared cores.</summary>
+        public Series BurstCpu { get; } = new("µs");
+
+        /// <summary>The benchmark process's own CPU time per Allocate during the burst (its clients' share of the cores).</summary>
+        public Series ClientCpu { get; } = new("µs");
+
+        /// <summary>The encoded size of one Allocate response.</summary>
+        public int ResponseBytes { get; set; }
 
         public long Errors { get; set; }
 
@@ -245,6 +263,8 @@ namespace DevicePlugin.ProcessBench
                 ("Allocate p50 / p99, one client", "p50 ≤ minimal's", $"{Pair(d.SingleP50, d.SingleP99)} ms", $"{Pair(m.SingleP50, m.SingleP99)} ms"),
                 ($"Allocate throughput, {o.BurstClients} clients", "≥ minimal's", d.BurstRate.Format(), m.BurstRate.Format()),
                 ($"Allocate p50 / p99, {o.BurstClients} clients", "–", $"{Pair(d.BurstP50, d.BurstP99)} ms", $"{Pair(m.BurstP50, m.BurstP99)} ms"),
+                ($"server CPU per Allocate, {o.BurstClients} clients (one client)", "–", Cpu(d), Cpu(m)),
+                ($"client CPU per Allocate, {o.BurstClients} clients; response size", "–", Client(d), Client(m)),
                 ("Allocate errors", "0", d.Errors.ToString(CultureInfo.InvariantCulture), m.Errors.ToString(CultureInfo.InvariantCulture)),
                 ($"injected XID to ListAndWatch, p50 / p99 of {d.Xid.Count}", "p99 ≤ 50 ms", Percentiles(d.Xid), "n/a (no health)"),
                 ($"config edit to ListAndWatch, p50 / p99 of {d.ConfigEdit.Count}", "≤ 600 ms", Percentiles(d.ConfigEdit), "n/a (no config)"),
@@ -273,6 +293,10 @@ namespace DevicePlugin.ProcessBench
         }
 
         private static string Pair(Series p50, Series p99) => $"{Series.Number(p50.Median)} / {Series.Number(p99.Median)}";
+
+        private static string Cpu(Results r) => $"{r.BurstCpu.Format()} ({Series.Number(r.SingleCpu.Median)} µs)";
+
+        private static string Client(Results r) => $"{r.ClientCpu.Format()}; {r.ResponseBytes} B";
 
         private static string Signed(Series s) => s.Count == 0 ? "–" : $"{(s.Median >= 0 ? "+" : "")}{s.Median:0} %";
 

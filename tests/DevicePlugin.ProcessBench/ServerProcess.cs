@@ -100,6 +100,16 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public double PeakRssMiB => StatusKiB("VmHWM") / 1024.0;
 
+    /// <summary>CPU time the process has used so far, user and system (utime + stime of /proc/PID/stat).</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     public void ThrowIfExited(string during)
     {
         if (_process.HasExited)
