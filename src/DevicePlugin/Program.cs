@@ -35,6 +35,8 @@ public static class Program
             shutdown.TrySetResult();
         }
 
+        // A SIGINT inherited as ignored (a shell's background job) is taken too, not left ignored.
+        IgnoredSignals.UnignoreSigInt();
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 

@@ -91,6 +91,39 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task SIGINT_stops_it_with_exit_zero_also_when_started_with_SIGINT_ignored()
+    {
+        // A non-interactive shell starts a background job (`device-plugin ... &`) with SIGINT ignored; the ignore is
+        // inherited through exec. The daemon must still stop on SIGINT, as INTERFACE.md says.
+        using var dir = new TempDirectory();
+        var kubeletDir = dir.Combine("k");
+        await using var kubelet = new EmulatedKubelet(kubeletDir);
+        await kubelet.StartAsync();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+
+        using var daemon = new DaemonProcess(
+            ["-c", "trap '' INT; exec \"$0\" \"$@\"", DaemonProcess.ExecutablePath, "--kubelet-dir", kubeletDir, "--config", config, "--metrics-address="],
+            executable: "/bin/sh");
+        var plugin = await kubelet.WaitForRegistrationAsync(Configs.Gpu, PluginNode.Wait);
+        var socket = Path.Combine(kubeletDir, plugin.Endpoint);
+
+        daemon.Signal(SigInt);
+        int? code = null;
+        try
+        {
+            code = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (OperationCanceledException)
+        {
+            // Still running: reported below.
+        }
+
+        Assert.True(code == 0, $"exit {code?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none: still running 30 s"} after SIGINT (inherited as ignored); stderr: {daemon.Stderr}");
+        Assert.False(File.Exists(socket));
+    }
+
+    [Fact]
     public async Task The_demo_runs_and_narrates_each_step()
     {
         var (code, stdout, stderr) = await DaemonProcess.RunAsync(["demo"], timeout: DemoTimeout);
