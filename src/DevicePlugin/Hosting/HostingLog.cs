@@ -27,4 +27,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(9012, LogLevel.Information, "the executable's mapped pages are kept: {Problem}")]
     public static partial void ExecutablePagesKept(ILogger logger, string problem);
+
+    [LoggerMessage(9020, LogLevel.Error, "gRPC call {Method} failed: {Type}: {Message}; answered UNKNOWN")]
+    public static partial void CallFailed(ILogger logger, string method, string type, string message, Exception exception);
 }

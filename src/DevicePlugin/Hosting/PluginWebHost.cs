@@ -5,25 +5,25 @@ using DevicePlugin.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace DevicePlugin.Hosting;
 
 /// <summary>
-/// The daemon's one Kestrel server: every resource's gRPC socket and the metrics endpoint. Kestrel binds its
-/// endpoints once, so both are endpoints of a <see cref="DynamicSocketTransport"/>: resource sockets (HTTP/2, routed
-/// to their resource by <see cref="ResourceBinding"/>) and the metrics listener (HTTP/1.1) are added as sockets while
-/// the server runs. Connections accepted before the server has started wait for it.
+/// The daemon's one Kestrel server: every resource's gRPC socket and the metrics endpoint, constructed directly
+/// (<see cref="StartAsync"/>) and answering through <see cref="PluginHttpApplication"/>. Kestrel binds its endpoints
+/// once, so both are endpoints of a <see cref="DynamicSocketTransport"/>: resource sockets (HTTP/2, routed to their
+/// resource by <see cref="ResourceBinding"/>) and the metrics listener (HTTP/1.1) are added as sockets while the server
+/// runs. Connections accepted before the server has started wait for it.
 /// </summary>
 public sealed class PluginWebHost : IAsyncDisposable
 {
-    /// <summary>ASP.NET Core's per-request log category (request starting/finished lines).</summary>
-    public const string HostingDiagnosticsCategory = "Microsoft.AspNetCore.Hosting.Diagnostics";
-
     private readonly DynamicSocketTransport _transport;
     private readonly EndPoint _resources;
     private readonly EndPoint _monitoring;
     private readonly ILoggerFactory _loggers;
-    private WebApplication? _app;
+    private KestrelServer? _server;
+    private LoggerFactory? _serverLoggers;
     private SocketAcceptor? _metrics;
 
     /// <param name="loops">where the accept loops' failures show (/readyz and the background-loop metrics); none when null</param>
@@ -72,62 +72,53 @@ public sealed class PluginWebHost : IAsyncDisposable
         return bound;
     }
 
-    /// <summary>Builds and starts the server (reading no configuration source: everything it needs is set here).</summary>
+    /// <summary>
+    /// Starts the server: Kestrel constructed directly, with no generic host, dependency injection, configuration or
+    /// endpoint routing (building those took most of start-up); gRPC calls go to <see cref="DevicePluginMethods"/>'
+    /// dispatcher and the metrics listener's requests to <paramref name="metrics"/>.
+    /// </summary>
     public async Task StartAsync(ResourceServerContext context, MetricsEndpoint metrics, CancellationToken cancellationToken)
     {
-        // The empty builder reads no appsettings*.json, ASPNETCORE_*/DOTNET_* variables or command line: nothing from
-        // outside the daemon's own flags can add a listener (Kestrel__Endpoints, ASPNETCORE_URLS) or change logging,
-        // and nothing watches the working directory (/ in a container, where /sys and /dev are mounted).
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore();
-        builder.Services.AddRoutingCore();
-        // The daemon's log lines, with ASP.NET's own (a line per request at Information) from Warning up only.
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        // Off entirely: while this category logs at any level, ASP.NET Core starts an Activity (W3C ids, trace headers
-        // parsed) and a logging scope for every request, only to log "Request starting/finished" at Information.
-        builder.Logging.AddFilter(HostingDiagnosticsCategory, LogLevel.None);
-        builder.Logging.AddProvider(new ForwardingLoggerProvider(_loggers));
-        builder.Services.AddSingleton<IConnectionListenerFactory>(_transport);
+        // Nothing from outside the daemon's own flags can add a listener (Kestrel__Endpoints, ASPNETCORE_URLS) or change
+        // logging: no configuration source is read at all.
+        var kestrel = new KestrelServerOptions();
         var silent = FirstByteDeadline.Middleware(FirstByteTimeout, context.Time, _loggers.CreateLogger<PluginWebHost>());
-        builder.WebHost.ConfigureKestrel(k =>
+        kestrel.Listen(_resources, o =>
         {
-            k.Listen(_resources, o =>
-            {
-                o.Protocols = HttpProtocols.Http2;
-                o.Use(silent);
-            });
-            k.Listen(_monitoring, o =>
-            {
-                o.Protocols = HttpProtocols.Http1;
-                o.Use(silent);
-            });
-            KestrelLimits.Apply(k);
+            o.Protocols = HttpProtocols.Http2;
+            o.Use(silent);
         });
-        builder.Services.AddGrpc(o =>
+        kestrel.Listen(_monitoring, o =>
         {
-            // Outermost first: metrics see the status the refusal was mapped to.
-            o.Interceptors.Add<GrpcMetricsInterceptor>();
-            o.Interceptors.Add<AllocationErrorInterceptor>();
+            o.Protocols = HttpProtocols.Http1;
+            o.Use(silent);
         });
-        builder.Services.AddSingleton(context);
-        builder.Services.AddSingleton<GrpcMetricsInterceptor>();
-        builder.Services.AddSingleton<AllocationErrorInterceptor>();
-        builder.Services.AddSingleton<DevicePluginRouter>();
-        builder.Services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<DevicePluginRouter>, DevicePluginMethods>();
-        var app = builder.Build();
-        app.MapGrpcService<DevicePluginRouter>();
-        metrics.Map(app);
+        KestrelLimits.Apply(kestrel);
+
+        // The daemon's log lines, with the server's own from Warning up only.
+        var serverLoggers = new LoggerFactory([new ForwardingLoggerProvider(_loggers)],
+            new LoggerFilterOptions { Rules = { new LoggerFilterRule(null, "Microsoft", LogLevel.Warning, null) } });
+        var dispatcher = DevicePluginMethods.Create(
+            [
+                // Outermost first: metrics see the status the refusal was mapped to.
+                new GrpcMetricsInterceptor(context),
+                new AllocationErrorInterceptor(_loggers.CreateLogger<AllocationErrorInterceptor>()),
+            ],
+            _loggers);
+        var server = new KestrelServer(Options.Create(kestrel), _transport, serverLoggers);
         try
         {
-            await app.StartAsync(cancellationToken);
+            await server.StartAsync(new PluginHttpApplication(dispatcher, metrics), cancellationToken);
         }
         catch
         {
-            await app.DisposeAsync();
+            server.Dispose();
+            serverLoggers.Dispose();
             throw;
         }
 
-        _app = app;
+        _server = server;
+        _serverLoggers = serverLoggers;
     }
 
     public async ValueTask DisposeAsync()
@@ -138,19 +129,20 @@ public sealed class PluginWebHost : IAsyncDisposable
             await metrics.CloseAsync(TimeSpan.FromSeconds(1));
         }
 
-        if (_app is { } app)
+        if (_server is { } server)
         {
-            _app = null;
+            _server = null;
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             try
             {
-                await app.StopAsync(cts.Token);
+                await server.StopAsync(cts.Token);
             }
             catch (OperationCanceledException)
             {
             }
 
-            await app.DisposeAsync();
+            server.Dispose();
+            _serverLoggers?.Dispose();
         }
 
         _transport.Dispose();

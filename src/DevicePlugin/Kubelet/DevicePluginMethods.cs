@@ -1,56 +1,49 @@
+using System.Buffers;
 using DevicePlugin.Api.V1Beta1;
+using DevicePlugin.Hosting;
 using DevicePlugin.Inventory;
 using Google.Protobuf;
-using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Logging;
 
 namespace DevicePlugin.Kubelet;
 
 /// <summary>
-/// Binds the five DevicePlugin methods to <see cref="DevicePluginRouter"/>, with request parsers that answer a
-/// malformed protobuf message with INVALID_ARGUMENT and one log line.
+/// The five v1beta1 DevicePlugin methods, bound to <see cref="DevicePluginRouter"/> on the daemon's gRPC dispatcher,
+/// with request parsers that answer a malformed protobuf message with INVALID_ARGUMENT and one log line.
 /// </summary>
-/// <remarks>
-/// grpc-dotnet parses the request in its call handler, before any interceptor runs, and answers a parser exception
-/// with UNKNOWN "Exception was thrown by handler." and an error log with the stack trace. It passes an
-/// <see cref="RpcException"/> thrown there through as the call's status, so the parsers here throw one. The generated
-/// binder (<c>BindService</c>) offers no way to change a method's marshaller, hence this provider in its place:
-/// <see cref="DevicePluginRouter"/> does not derive from the generated base class, so only these bindings exist.
-/// </remarks>
-public sealed class DevicePluginMethods(ILogger<DevicePluginMethods> logger) : IServiceMethodProvider<DevicePluginRouter>
+public static class DevicePluginMethods
 {
-    private const string Service = "v1beta1.DevicePlugin";
+    public const string Service = "v1beta1.DevicePlugin";
 
-    public void OnServiceMethodDiscovery(ServiceMethodProviderContext<DevicePluginRouter> context)
+    /// <summary>The dispatcher serving the methods, each call through <paramref name="interceptors"/> (outermost first).</summary>
+    public static GrpcDispatcher Create(IEnumerable<Interceptor> interceptors, ILoggerFactory loggers)
     {
-        context.AddUnaryMethod(Unary(nameof(DevicePluginRouter.GetDevicePluginOptions), Empty.Parser, DevicePluginOptions.Parser), [],
-            (router, request, call) => router.GetDevicePluginOptions(request, call));
-        context.AddServerStreamingMethod(
-            new Method<Empty, ListAndWatchResponse>(MethodType.ServerStreaming, Service, nameof(DevicePluginRouter.ListAndWatch),
-                Checked(nameof(DevicePluginRouter.ListAndWatch), Empty.Parser), Plain(ListAndWatchResponse.Parser)), [],
-            (router, request, stream, call) => router.ListAndWatch(request, stream, call));
-        context.AddUnaryMethod(Unary(nameof(DevicePluginRouter.Allocate), AllocateRequest.Parser, AllocateResponse.Parser), [],
-            (router, request, call) => router.Allocate(request, call));
-        context.AddUnaryMethod(Unary(nameof(DevicePluginRouter.GetPreferredAllocation), PreferredAllocationRequest.Parser, PreferredAllocationResponse.Parser), [],
-            (router, request, call) => router.GetPreferredAllocation(request, call));
-        context.AddUnaryMethod(Unary(nameof(DevicePluginRouter.PreStartContainer), PreStartContainerRequest.Parser, PreStartContainerResponse.Parser), [],
-            (router, request, call) => router.PreStartContainer(request, call));
+        var logger = loggers.CreateLogger(typeof(DevicePluginMethods).FullName!);
+        var router = new DevicePluginRouter();
+        var dispatcher = new GrpcDispatcher(interceptors, loggers.CreateLogger<GrpcDispatcher>());
+        dispatcher.AddUnary<Empty, DevicePluginOptions>(Service, nameof(DevicePluginRouter.GetDevicePluginOptions),
+            Checked(logger, nameof(DevicePluginRouter.GetDevicePluginOptions), Empty.Parser), router.GetDevicePluginOptions);
+        dispatcher.AddServerStreaming<Empty, ListAndWatchResponse>(Service, nameof(DevicePluginRouter.ListAndWatch),
+            Checked(logger, nameof(DevicePluginRouter.ListAndWatch), Empty.Parser), router.ListAndWatch);
+        dispatcher.AddUnary<AllocateRequest, AllocateResponse>(Service, nameof(DevicePluginRouter.Allocate),
+            Checked(logger, nameof(DevicePluginRouter.Allocate), AllocateRequest.Parser), router.Allocate);
+        dispatcher.AddUnary<PreferredAllocationRequest, PreferredAllocationResponse>(Service, nameof(DevicePluginRouter.GetPreferredAllocation),
+            Checked(logger, nameof(DevicePluginRouter.GetPreferredAllocation), PreferredAllocationRequest.Parser), router.GetPreferredAllocation);
+        dispatcher.AddUnary<PreStartContainerRequest, PreStartContainerResponse>(Service, nameof(DevicePluginRouter.PreStartContainer),
+            Checked(logger, nameof(DevicePluginRouter.PreStartContainer), PreStartContainerRequest.Parser), router.PreStartContainer);
+        return dispatcher;
     }
 
-    private Method<TRequest, TResponse> Unary<TRequest, TResponse>(string name, MessageParser<TRequest> request, MessageParser<TResponse> response)
-        where TRequest : class, IMessage<TRequest>, IBufferMessage
-        where TResponse : class, IMessage<TResponse>, IBufferMessage =>
-        new(MethodType.Unary, Service, name, Checked(name, request), Plain(response));
-
-    /// <summary>The request marshaller: a message that does not parse is INVALID_ARGUMENT, logged once.</summary>
-    private Marshaller<T> Checked<T>(string method, MessageParser<T> parser)
+    /// <summary>The request parser: a message that does not parse is INVALID_ARGUMENT, logged once.</summary>
+    private static Func<ReadOnlySequence<byte>, T> Checked<T>(ILogger logger, string method, MessageParser<T> parser)
         where T : class, IMessage<T>, IBufferMessage =>
-        Marshallers.Create(Serialize, context =>
+        payload =>
         {
             try
             {
-                return parser.ParseFrom(context.PayloadAsReadOnlySequence());
+                return parser.ParseFrom(payload);
             }
             catch (InvalidProtocolBufferException e)
             {
@@ -58,17 +51,5 @@ public sealed class DevicePluginMethods(ILogger<DevicePluginMethods> logger) : I
                 KubeletLog.MalformedRequest(logger, method, problem);
                 throw new RpcException(new Status(StatusCode.InvalidArgument, $"{method}: {problem}"));
             }
-        });
-
-    private static Marshaller<T> Plain<T>(MessageParser<T> parser)
-        where T : class, IMessage<T>, IBufferMessage =>
-        Marshallers.Create(Serialize, context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
-
-    private static void Serialize<T>(T message, SerializationContext context)
-        where T : IMessage<T>, IBufferMessage
-    {
-        context.SetPayloadLength(message.CalculateSize());
-        message.WriteTo(context.GetBufferWriter());
-        context.Complete();
-    }
+        };
 }

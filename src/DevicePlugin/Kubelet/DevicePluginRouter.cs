@@ -5,8 +5,8 @@ namespace DevicePlugin.Kubelet;
 
 /// <summary>
 /// The one DevicePlugin gRPC service of the daemon's server: passes each call to the service of the resource whose
-/// socket the call came through (<see cref="ResourceBinding"/>). Bound by <see cref="DevicePluginMethods"/> (not the
-/// generated base class), whose request parsers turn malformed protobuf into INVALID_ARGUMENT.
+/// socket the call came through (<see cref="ResourceBinding"/>). Bound by <see cref="DevicePluginMethods"/>, whose
+/// request parsers turn malformed protobuf into INVALID_ARGUMENT.
 /// </summary>
 public sealed class DevicePluginRouter
 {

@@ -14,7 +14,7 @@ public sealed class ResourceBinding(DevicePluginService service, SnapshotFeed fe
 
     /// <summary>The binding of the connection the call came on; null for a connection that is no resource's.</summary>
     public static ResourceBinding? Of(ServerCallContext context) =>
-        context.GetHttpContext().Features.Get<ResourceBinding>();
+        (context as Hosting.GrpcServerCall)?.Features.Get<ResourceBinding>();
 
     /// <summary>The binding of the connection the call came on, or the call fails as unimplemented.</summary>
     public static ResourceBinding Require(ServerCallContext context) =>

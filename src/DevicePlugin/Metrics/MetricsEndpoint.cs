@@ -7,7 +7,8 @@ namespace DevicePlugin.Metrics;
 /// The HTTP endpoint for monitoring: <c>GET /metrics</c> (Prometheus text format, from prometheus-net, which also
 /// exports every System.Diagnostics.Metrics meter), <c>GET /healthz</c> (200 while the process runs) and
 /// <c>GET /readyz</c> (200 once every advertised resource is registered with the kubelet, else 503). Served by the
-/// daemon's one server (<see cref="PluginWebHost"/>), on the connections of the metrics listener only.
+/// daemon's one server (<see cref="PluginWebHost"/>), on the connections of the metrics listener only
+/// (<see cref="PluginHttpApplication"/>).
 /// </summary>
 public sealed class MetricsEndpoint(Prometheus.CollectorRegistry registry, Func<bool> ready, Func<string> readinessDetail)
 {
@@ -55,27 +56,37 @@ public sealed class MetricsEndpoint(Prometheus.CollectorRegistry registry, Func<
         : bound.Address.Equals(IPAddress.IPv6Any) ? $"http://{bound} (every address of the host)"
         : $"http://{bound}";
 
-    /// <summary>Maps the three routes; a request that did not come through the metrics listener gets 404.</summary>
-    public void Map(IEndpointRouteBuilder routes)
+    /// <summary>
+    /// Answers one request of the metrics listener: <c>GET</c> of the three paths; another method on them is 405, any
+    /// other path 404.
+    /// </summary>
+    public async Task ServeAsync(HttpContext context)
     {
-        routes.MapGet("/healthz", (HttpContext context) => Monitoring(context) ? Results.Text("ok\n") : Results.NotFound());
-        routes.MapGet("/readyz", (HttpContext context) => !Monitoring(context)
-            ? Results.NotFound()
-            : ready()
-                ? Results.Text("ready\n")
-                : Results.Text(readinessDetail() + "\n", statusCode: StatusCodes.Status503ServiceUnavailable));
-        routes.MapGet("/metrics", async (HttpContext context) =>
+        var response = context.Response;
+        var path = context.Request.Path.Value;
+        if (path is not ("/healthz" or "/readyz" or "/metrics"))
         {
-            if (!Monitoring(context))
-            {
-                context.Response.StatusCode = StatusCodes.Status404NotFound;
-                return;
-            }
+            response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
 
-            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
-        });
+        if (!HttpMethods.IsGet(context.Request.Method))
+        {
+            response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            response.Headers.Allow = "GET";
+            return;
+        }
+
+        if (path == "/metrics")
+        {
+            response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await registry.CollectAndExportAsTextAsync(response.Body, context.RequestAborted);
+            return;
+        }
+
+        var ok = path == "/healthz" || ready();
+        response.StatusCode = ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        response.ContentType = "text/plain; charset=utf-8";
+        await response.WriteAsync(path == "/healthz" ? "ok\n" : ok ? "ready\n" : readinessDetail() + "\n", context.RequestAborted);
     }
-
-    private static bool Monitoring(HttpContext context) => context.Features.Get<MonitoringConnection>() is not null;
 }

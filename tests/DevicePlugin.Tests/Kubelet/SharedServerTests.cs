@@ -86,4 +86,26 @@ public sealed class SharedServerTests
             Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         }
     }
+
+    [Fact]
+    public async Task The_metrics_listener_answers_GET_of_its_three_paths_405_for_another_method_and_404_elsewhere()
+    {
+        await using var node = await PluginNode.StartAsync(Configs.Simulated());
+        await node.RegistrationAsync(Configs.Gpu);
+        using var http = new HttpClient { BaseAddress = node.Daemon.MetricsAddress };
+
+        using var healthz = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+        Assert.Equal("ok\n", await healthz.Content.ReadAsStringAsync());
+        Assert.Equal("text/plain", healthz.Content.Headers.ContentType?.MediaType);
+        await Eventually.ValueAsync(() => node.StatusOfAsync("/readyz"), s => s == 200, PluginNode.Wait);
+        Assert.Equal("ready\n", await node.GetAsync("/readyz"));
+        using var metrics = await http.GetAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal("0.0.4", metrics.Content.Headers.ContentType?.Parameters.Single(p => p.Name == "version").Value);
+
+        using var post = await http.PostAsync(new Uri("/metrics", UriKind.Relative), new StringContent(""));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, post.StatusCode);
+        Assert.Equal("GET", post.Content.Headers.Allow.Single());
+        using var elsewhere = await http.GetAsync(new Uri("/v1beta1.DevicePlugin/Allocate", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, elsewhere.StatusCode);
+    }
 }
