@@ -48,11 +48,15 @@ public sealed class PluginWebHost : IAsyncDisposable
     /// </summary>
     public IPEndPoint AddMetricsListener(IPEndPoint address)
     {
+        const int SolSocket = 1;
+        const int SoReuseAddr = 2;
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // As Kestrel does on Linux: a restart may bind while old connections linger in TIME_WAIT.
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // As Kestrel does on Linux: a restart may bind while old connections linger in TIME_WAIT. SO_REUSEADDR
+            // itself, not SocketOptionName.ReuseAddress: on Linux .NET maps that to SO_REUSEPORT too, which let a
+            // second daemon bind the same address and share its scrapes instead of failing.
+            socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
             if (address.Address.Equals(IPAddress.IPv6Any))
             {
                 socket.DualMode = true;

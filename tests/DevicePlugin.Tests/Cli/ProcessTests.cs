@@ -238,6 +238,39 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task A_metrics_address_another_daemon_serves_exits_one_instead_of_sharing_the_port()
+    {
+        // Two daemons on two kubelet directories, one metrics address: the second must not bind it too (with
+        // SO_REUSEPORT the kernel would spread the scrapes over both processes).
+        using var dir = new TempDirectory();
+        var config = dir.Combine("c.yaml");
+        await File.WriteAllTextAsync(config, Configs.Simulated());
+        using var first = new DaemonProcess(["--config", config, "--kubelet-dir", dir.Combine("k1"), "--metrics-address", "127.0.0.1:0", "--pod-resources-socket="]);
+        string? address = null;
+        await Eventually.TrueAsync(() =>
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(first.Stderr, @"/readyz on http://(127\.0\.0\.1:\d+)");
+            address = match.Success ? match.Groups[1].Value : null;
+            return address is not null;
+        }, "the first daemon logs its metrics address");
+
+        using var second = new DaemonProcess(["--config", config, "--kubelet-dir", dir.Combine("k2"), "--metrics-address", address!, "--pod-resources-socket="]);
+        int? code = null;
+        try
+        {
+            code = await second.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (OperationCanceledException)
+        {
+            // Still running: reported below.
+        }
+
+        Assert.True(code == 1, $"second daemon on {address}: exit {code?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none: still running 30 s"}; stderr: {second.Stderr}");
+        Assert.Contains($"cannot serve metrics on --metrics-address {address}", second.Stderr, StringComparison.Ordinal);
+        Assert.False(first.HasExited);
+    }
+
+    [Fact]
     public async Task Unreadable_sysfs_for_a_pci_resource_exits_one_naming_the_path()
     {
         using var dir = new TempDirectory();
