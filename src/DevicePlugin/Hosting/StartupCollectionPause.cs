@@ -5,7 +5,7 @@ namespace DevicePlugin.Hosting;
 /// <summary>
 /// No garbage collection between the start of <c>Main</c> and the end of start-up (every resource registered, or
 /// start-up done waiting). Start-up allocates 7 – 9 MiB, most of which lives until registration (the web server, its
-/// dependency-injection container, the generic types the runtime builds for it), so with the daemon's 2 MiB gen0
+/// dependency-injection container, the generic types the runtime builds for it), so with a 2 MiB gen0
 /// budget three or four collections each copied most of it again, on the way to registration. The region ends
 /// before <see cref="MemoryTrimmer"/>'s first trim, which then returns start-up's garbage at once. Start-up that
 /// allocates more than <see cref="Bytes"/> simply collects as before (the runtime ends the region itself).

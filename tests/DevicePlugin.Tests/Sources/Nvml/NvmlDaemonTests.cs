@@ -1,10 +1,12 @@
 using DevicePlugin.KubeletEmulator;
+using DevicePlugin.Sources.Nvml;
 using DevicePlugin.Tests.TestSupport;
+using Xunit.Abstractions;
 
 namespace DevicePlugin.Tests.Sources.Nvml;
 
 /// <summary>The whole daemon with the nvml source, against the stand-in libnvidia-ml, seen from the kubelet emulator.</summary>
-public sealed class NvmlDaemonTests
+public sealed class NvmlDaemonTests(ITestOutputHelper output)
 {
     private const string Config = """
         resources:
@@ -42,18 +44,99 @@ public sealed class NvmlDaemonTests
         Assert.All(container.Devices, d => Assert.Equal((d.HostPath, "rw"), (d.ContainerPath, d.Permissions)));
     }
 
+    /// <summary>
+    /// The nvml source with its periodic checks (event wait timeout, rescan, UUID check) an hour away: the health thread
+    /// then wakes only for an event.
+    /// </summary>
+    private static readonly SourceFactory HourlyChecks = (kind, context) => kind == NvmlSchema.Kind
+        ? new NvmlSource(
+            new NvmlSourceOptions
+            {
+                LibraryPath = context.Options.NvmlLibrary,
+                SysfsRoot = context.Options.SysfsRoot,
+                DevRoot = context.Options.DevRoot,
+                ProcRoot = context.Options.ProcRoot,
+                FailOnInitError = context.FailOnInitError,
+                HealthPollInterval = TimeSpan.FromHours(1),
+                RescanInterval = TimeSpan.FromHours(1),
+                UuidCheckInterval = TimeSpan.FromHours(1),
+            },
+            context.Sink, context.Time, context.Loggers, context.Metrics, context.Loops)
+        : DeviceSources.Builtin.Create(kind, context);
+
+    /// <summary>
+    /// How fast an XID reaches the kubelet is the process benchmark's to measure (injected XID to ListAndWatch,
+    /// tests/DevicePlugin.ProcessBench): under a parallel test run on a small machine the wall time says more about the
+    /// load than about the daemon. This asserts what the daemon controls: the event is acted on in the wake-up that
+    /// received it. Every periodic check is an hour away, so only the event can wake the health thread, and the list
+    /// must arrive before the thread's next wait has returned (at most one more nvmlEventSetWait_v2 call: the next
+    /// hour-long wait). The wall time seen goes to the test output.
+    /// </summary>
     [Fact]
-    public async Task A_critical_xid_reaches_the_kubelet_as_that_gpus_replicas_unhealthy_within_one_second()
+    public async Task A_critical_xid_reaches_the_kubelet_as_that_gpus_replicas_unhealthy_in_the_wake_up_that_received_it()
     {
         using var fake = FakeNvml.Create(NvmlHarness.Gpus(4));
-        await using var node = await StartAsync(fake);
+        var node = await PluginNode.StartAsync(Config, sources: HourlyChecks, options: o =>
+        {
+            Directory.CreateDirectory(o.DevRoot);
+            File.WriteAllBytes(Path.Combine(o.DevRoot, "nvidiactl"), []);
+            File.WriteAllBytes(Path.Combine(o.DevRoot, "nvidia-uvm"), []);
+            return o with { NvmlLibrary = fake.LibraryPath };
+        });
+        try
+        {
+            await XidActedOnInItsWakeUpAsync(node, fake);
+        }
+        finally
+        {
+            await StopWakingTheHealthThreadAsync(node, fake);
+        }
+    }
+
+    /// <summary>
+    /// Stops the daemon while injecting an ignored XID (13) over and over: a health thread in an hour-long wait would
+    /// otherwise hold up the stop, and the stand-in library would be unloaded under it.
+    /// </summary>
+    private static async Task StopWakingTheHealthThreadAsync(PluginNode node, FakeNvml fake)
+    {
+        using var stopped = new CancellationTokenSource();
+        var waker = Task.Run(async () =>
+        {
+            while (!stopped.IsCancellationRequested)
+            {
+                fake.Inject("xid 0 13");
+                await Task.Delay(TimeSpan.FromMilliseconds(50), CancellationToken.None);
+            }
+        });
+        try
+        {
+            await node.DisposeAsync();
+        }
+        finally
+        {
+            await stopped.CancelAsync();
+            await waker;
+        }
+    }
+
+    private async Task XidActedOnInItsWakeUpAsync(PluginNode node, FakeNvml fake)
+    {
         var plugin = await node.RegistrationAsync("nvidia.com/gpu");
         await plugin.WaitForListAsync(l => l.HealthyCount == 8, PluginNode.Wait);
+
+        // The health thread is in its first hour-long wait once the stand-in counted it; no other wait starts until an event.
+        const string wait = "nvmlEventSetWait_v2";
+        Assert.True(SpinWait.SpinUntil(() => fake.Calls(wait) >= 1, PluginNode.Wait), "the health thread never waited for an event");
+        var waitsBefore = fake.Calls(wait);
 
         var injected = DateTimeOffset.UtcNow;
         fake.Inject("xid 1 79");
         var list = await plugin.WaitForListAsync(l => l.HealthyCount == 6, PluginNode.Wait);
-        Assert.True(list.ReceivedAt - injected < TimeSpan.FromSeconds(1), $"{(list.ReceivedAt - injected).TotalMilliseconds:0} ms");
+        var waitsAfter = fake.Calls(wait);
+        output.WriteLine($"injected XID to list at the kubelet: {(list.ReceivedAt - injected).TotalMilliseconds:0} ms wall time; event waits {waitsBefore} -> {waitsAfter}");
+        Assert.InRange(waitsAfter, waitsBefore, waitsBefore + 1);
+        Assert.Same(plugin, node.Kubelet.Plugins["nvidia.com/gpu"]);
+        Assert.False(plugin.StreamEnded);
         Assert.Equal(["GPU-test-1::0", "GPU-test-1::1"], list.Devices.Where(d => d.Health != "Healthy").Select(d => d.ID));
         var metrics = await node.ScrapeAsync();
         var gpu1 = ("device", "GPU-test-1");
