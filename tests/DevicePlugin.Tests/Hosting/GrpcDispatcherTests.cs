@@ -232,8 +232,9 @@ public sealed class GrpcDispatcherTests
             async (_, stream, context) =>
             {
                 await stream.WriteAsync(new Empty());
-                // The client reads the first message before the second is written: it must have been flushed.
-                await firstRead.Task.WaitAsync(context.CancellationToken);
+                // The client reads the first message before the second is written: it must have been flushed. Not
+                // bound to the call's token: however slow the client, the second message goes out before the end.
+                await firstRead.Task.WaitAsync(Wait);
                 await stream.WriteAsync(new Empty());
                 try
                 {
