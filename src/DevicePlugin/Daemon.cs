@@ -300,7 +300,7 @@ public sealed class Daemon : IAsyncDisposable
                     var failFast = _options.FailOnInitError && !config.IsDefault;
                     try
                     {
-                        source = _sourceFactory(kind, new SourceContext(_status, _options, failFast, _loggers, _time, _metrics, _loops));
+                        source = _sourceFactory(kind, new SourceContext(_status, _options, failFast, _loggers, _time, _metrics, _loops, config.IsDefault));
                     }
                     catch (SourceInitException e)
                     {

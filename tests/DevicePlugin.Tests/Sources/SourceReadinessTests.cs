@@ -6,6 +6,7 @@ using DevicePlugin.Metrics;
 using DevicePlugin.Sources;
 using DevicePlugin.Tests.Sources.Nvml;
 using DevicePlugin.Tests.TestSupport;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using DevicePlugin.Sources.Nvml;
 using DevicePlugin.Sources.Pci;
@@ -101,7 +102,47 @@ public sealed class SourceReadinessTests
         Assert.DoesNotContain("nvml", body, StringComparison.Ordinal);
     }
 
-    private static async Task<Daemon> StartDefaultsAsync(TempDirectory dir, string sysfs, string nvmlLibrary)
+    [Fact]
+    public async Task Under_the_defaults_no_nvml_library_is_a_warning_but_a_library_failing_init_or_a_configured_source_is_an_error()
+    {
+        using var dir = new TempDirectory();
+        var sysfs = dir.Combine("sys");
+        Directory.CreateDirectory(Path.Combine(sysfs, "bus/pci/devices"));
+        var absentPath = dir.Combine("no-such-dir/libnvidia-ml.so.1");
+
+        // The defaults run on every node; most have no NVIDIA driver, which is no fault of the daemon's.
+        var absent = new NvmlTestLoggerFactory();
+        await using (await StartDefaultsAsync(dir, sysfs, absentPath, absent))
+        {
+            var line = Assert.Single(absent.Lines, l => l.Message.Contains("no NVIDIA GPU to advertise with the built-in defaults", StringComparison.Ordinal));
+            Assert.Equal(LogLevel.Warning, line.Level);
+            Assert.Contains(absentPath, line.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(absent.Lines, l => l.Level >= LogLevel.Error);
+        }
+
+        // A driver that is there but does not start is an error, defaults or not.
+        using var fake = FakeNvml.Create("init_return 9\n" + NvmlHarness.Gpus(1));
+        var failing = new NvmlTestLoggerFactory();
+        await using (await StartDefaultsAsync(dir, sysfs, fake.LibraryPath, failing))
+        {
+            Assert.Contains(failing.Lines, l => l.Level == LogLevel.Error && l.Message.Contains("the nvml source cannot start", StringComparison.Ordinal));
+        }
+
+        // A file that names the nvml source asks for it: its absence is an error.
+        var config = DeviceSources.Schemas.Parse("resources:\n  - name: nvidia.com/gpu\n    source: nvml\n", "c.yaml");
+        var configured = new NvmlTestLoggerFactory();
+        await using (await StartAsync(dir, sysfs, absentPath, configured, config, failOnInitError: false))
+        {
+            Assert.Contains(configured.Lines, l => l.Level == LogLevel.Error && l.Message.Contains("the nvml source cannot start", StringComparison.Ordinal));
+            Assert.DoesNotContain(configured.Lines, l => l.Message.Contains("built-in defaults (normal", StringComparison.Ordinal));
+        }
+    }
+
+    private static Task<Daemon> StartDefaultsAsync(TempDirectory dir, string sysfs, string nvmlLibrary, ILoggerFactory? loggers = null) =>
+        StartAsync(dir, sysfs, nvmlLibrary, loggers, DeviceSources.DefaultConfig(), failOnInitError: true);
+
+    private static async Task<Daemon> StartAsync(TempDirectory dir, string sysfs, string nvmlLibrary, ILoggerFactory? loggers, PluginConfig config,
+        bool failOnInitError)
     {
         var kubeletDir = dir.Combine($"k-{Guid.NewGuid():N}");
         Directory.CreateDirectory(kubeletDir);
@@ -112,9 +153,9 @@ public sealed class SourceReadinessTests
             SysfsRoot = sysfs,
             DevRoot = dir.Combine("dev"),
             NvmlLibrary = nvmlLibrary,
-            FailOnInitError = true,
+            FailOnInitError = failOnInitError,
         };
-        var daemon = new Daemon(options, DeviceSources.DefaultConfig(), NullLoggerFactory.Instance);
+        var daemon = new Daemon(options, config, loggers ?? NullLoggerFactory.Instance);
         await daemon.StartAsync();
         return daemon;
     }

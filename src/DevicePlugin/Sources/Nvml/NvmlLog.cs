@@ -79,6 +79,10 @@ internal static partial class NvmlLog
         "the nvml source cannot start and advertises nothing: {Reason}. Retrying every {Seconds} s")]
     public static partial void RunningDegraded(ILogger logger, string reason, double seconds);
 
+    [LoggerMessage(3044, LogLevel.Warning,
+        "no NVIDIA GPU to advertise with the built-in defaults (normal on a node without one): {Reason}. Retrying every {Seconds} s")]
+    public static partial void NoNvidiaHardware(ILogger logger, string reason, double seconds);
+
     [LoggerMessage(3022, LogLevel.Information, "NVML is available now: the nvml source started")]
     public static partial void RetrySucceeded(ILogger logger);
 

@@ -68,6 +68,7 @@ public sealed class NvmlSource : IDeviceSource
             DevRoot = context.Options.DevRoot,
             ProcRoot = context.Options.ProcRoot,
             FailOnInitError = context.FailOnInitError,
+            HardwareOptional = context.BuiltInDefaults,
         },
         context.Sink, context.Time, context.Loggers, context.Metrics, context.Loops);
 
@@ -121,7 +122,15 @@ public sealed class NvmlSource : IDeviceSource
             catch (SourceInitException e) when (!_options.FailOnInitError)
             {
                 _sink.SourceFailed(NvmlSchema.Kind, e);
-                NvmlLog.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
+                if (e.NoHardware && _options.HardwareOptional)
+                {
+                    NvmlLog.NoNvidiaHardware(_logger, e.Message, _options.RetryInterval.TotalSeconds);
+                }
+                else
+                {
+                    NvmlLog.RunningDegraded(_logger, e.Message, _options.RetryInterval.TotalSeconds);
+                }
+
                 PublishCurrent();
                 StartRetry();
             }

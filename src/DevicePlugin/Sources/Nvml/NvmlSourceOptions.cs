@@ -29,6 +29,13 @@ public sealed record NvmlSourceOptions
     /// </summary>
     public bool FailOnInitError { get; init; } = true;
 
+    /// <summary>
+    /// True when the daemon runs the built-in defaults (no <c>--config</c>): no NVIDIA driver or no GPU on the node is
+    /// then logged as a warning, since the defaults run on nodes of every kind; a file that names the nvml source makes
+    /// it an error.
+    /// </summary>
+    public bool HardwareOptional { get; init; }
+
     public TimeSpan RetryInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>A retry failing again for the same reason is logged at Warning at most this often (every failure is counted).</summary>
