@@ -1,4 +1,3 @@
-using DevicePlugin.KubeletEmulator;
 using DevicePlugin.Tests.TestSupport;
 
 namespace DevicePlugin.Tests.Cli;
@@ -9,12 +8,8 @@ public sealed class InstanceLockTests
     [Fact]
     public async Task A_second_daemon_on_the_same_kubelet_directory_exits_one_naming_the_running_one_and_leaves_it_serving()
     {
-        using var dir = new TempDirectory();
-        var kubeletDir = dir.Combine("k");
-        await using var kubelet = new EmulatedKubelet(kubeletDir);
-        await kubelet.StartAsync();
-        var config = dir.Combine("c.yaml");
-        await File.WriteAllTextAsync(config, Configs.Simulated());
+        await using var node = await EmulatedNode.StartAsync();
+        var (dir, kubeletDir, kubelet, config) = (node.Dir, node.KubeletDir, node.Kubelet, node.ConfigPath);
         string[] args = ["--kubelet-dir", kubeletDir, "--config", config, "--metrics-address="];
 
         using var first = new DaemonProcess(args);
@@ -51,12 +46,8 @@ public sealed class InstanceLockTests
     [Fact]
     public async Task The_lock_is_released_when_the_daemon_dies_so_a_new_one_starts()
     {
-        using var dir = new TempDirectory();
-        var kubeletDir = dir.Combine("k");
-        await using var kubelet = new EmulatedKubelet(kubeletDir);
-        await kubelet.StartAsync();
-        var config = dir.Combine("c.yaml");
-        await File.WriteAllTextAsync(config, Configs.Simulated());
+        await using var node = await EmulatedNode.StartAsync();
+        var (dir, kubeletDir, kubelet, config) = (node.Dir, node.KubeletDir, node.Kubelet, node.ConfigPath);
         string[] args = ["--kubelet-dir", kubeletDir, "--config", config, "--metrics-address="];
 
         using (var first = new DaemonProcess(args))

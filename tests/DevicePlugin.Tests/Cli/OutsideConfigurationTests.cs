@@ -14,12 +14,8 @@ public sealed class OutsideConfigurationTests
     [Fact]
     public async Task Appsettings_and_aspnet_variables_open_no_listener_and_change_no_logging()
     {
-        using var dir = new TempDirectory();
-        var kubeletDir = dir.Combine("k");
-        await using var kubelet = new EmulatedKubelet(kubeletDir);
-        await kubelet.StartAsync();
-        var config = dir.Combine("c.yaml");
-        await File.WriteAllTextAsync(config, Configs.Simulated());
+        await using var node = await EmulatedNode.StartAsync();
+        var (dir, kubeletDir, kubelet, config) = (node.Dir, node.KubeletDir, node.Kubelet, node.ConfigPath);
         var ports = Enumerable.Range(0, 8).Select(_ => FreePort()).ToArray();
         var work = dir.Combine("work");
         Directory.CreateDirectory(work);

@@ -62,12 +62,8 @@ public sealed class ProcessTests
     [InlineData(SigInt)]
     public async Task A_signal_stops_it_cleanly_with_exit_zero_and_removes_its_sockets(int signal)
     {
-        using var dir = new TempDirectory();
-        var kubeletDir = dir.Combine("k");
-        await using var kubelet = new EmulatedKubelet(kubeletDir);
-        await kubelet.StartAsync();
-        var config = dir.Combine("c.yaml");
-        await File.WriteAllTextAsync(config, Configs.Simulated());
+        await using var node = await EmulatedNode.StartAsync();
+        var (dir, kubeletDir, kubelet, config) = (node.Dir, node.KubeletDir, node.Kubelet, node.ConfigPath);
 
         // Flags through the environment, as the DaemonSet sets them.
         using var daemon = new DaemonProcess([], new Dictionary<string, string>
@@ -95,12 +91,8 @@ public sealed class ProcessTests
     {
         // A non-interactive shell starts a background job (`device-plugin ... &`) with SIGINT ignored; the ignore is
         // inherited through exec. The daemon must still stop on SIGINT, as INTERFACE.md says.
-        using var dir = new TempDirectory();
-        var kubeletDir = dir.Combine("k");
-        await using var kubelet = new EmulatedKubelet(kubeletDir);
-        await kubelet.StartAsync();
-        var config = dir.Combine("c.yaml");
-        await File.WriteAllTextAsync(config, Configs.Simulated());
+        await using var node = await EmulatedNode.StartAsync();
+        var (dir, kubeletDir, kubelet, config) = (node.Dir, node.KubeletDir, node.Kubelet, node.ConfigPath);
 
         using var daemon = new DaemonProcess(
             ["-c", "trap '' INT; exec \"$0\" \"$@\"", DaemonProcess.ExecutablePath, "--kubelet-dir", kubeletDir, "--config", config, "--metrics-address="],

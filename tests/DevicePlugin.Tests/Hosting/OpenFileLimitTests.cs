@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net.Sockets;
 using DevicePlugin.Tests.TestSupport;
-using DevicePlugin.KubeletEmulator;
 using Xunit.Abstractions;
 
 namespace DevicePlugin.Tests.Hosting;
@@ -16,12 +15,8 @@ public sealed class OpenFileLimitTests(ITestOutputHelper output)
     [Fact]
     public async Task A_connection_flood_at_an_open_file_limit_of_128_neither_spins_nor_stops_the_daemon_serving()
     {
-        using var dir = new TempDirectory();
-        var kubeletDir = dir.Combine("k");
-        await using var kubelet = new EmulatedKubelet(kubeletDir);
-        await kubelet.StartAsync();
-        var config = dir.Combine("c.yaml");
-        await File.WriteAllTextAsync(config, Configs.Simulated());
+        await using var node = await EmulatedNode.StartAsync();
+        var (dir, kubeletDir, kubelet, config) = (node.Dir, node.KubeletDir, node.Kubelet, node.ConfigPath);
 
         // The published native executable, as deployed. The JIT-compiled build keeps about 180 descriptors open for
         // its assemblies and loads more as it goes, so at a low limit it fails for reasons of its own.

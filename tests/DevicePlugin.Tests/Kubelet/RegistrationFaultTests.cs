@@ -125,12 +125,8 @@ public sealed partial class RegistrationFaultTests
     [Fact]
     public async Task The_socket_appears_in_the_kubelet_directory_only_with_mode_0600_even_under_umask_000()
     {
-        using var dir = new TempDirectory();
-        var kubeletDir = dir.Combine("k");
-        await using var kubelet = new EmulatedKubelet(kubeletDir);
-        await kubelet.StartAsync();
-        var config = dir.Combine("c.yaml");
-        await File.WriteAllTextAsync(config, Configs.Simulated());
+        await using var node = await EmulatedNode.StartAsync();
+        var (dir, kubeletDir, kubelet, config) = (node.Dir, node.KubeletDir, node.Kubelet, node.ConfigPath);
         using var inotify = new Inotify(kubeletDir);
 
         using var daemon = new DaemonProcess(["--kubelet-dir", kubeletDir, "--config", config, "--metrics-address="], umask: "000");
