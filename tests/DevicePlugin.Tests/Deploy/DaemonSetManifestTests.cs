@@ -148,8 +148,8 @@ public sealed partial class DaemonSetManifestTests
         Assert.Equal("system-node-critical", Pod.PriorityClassName);
         Assert.Equal("RollingUpdate", DaemonSet.Spec.UpdateStrategy.Type);
 
-        // Requests cover the measured idle footprint and burst peak (27 and 31 MiB, docs/BENCHMARKS.md); the limit is
-        // at least the 64 MiB cgroup that MemoryCgroupTests runs the burst in.
+        // Requests cover the measured idle footprint and burst peak (17.5 and 25 MiB in docs/BENCHMARKS.md, a 31.5 MiB
+        // peak in earlier runs); the limit is at least the 64 MiB cgroup that MemoryCgroupTests runs the burst in.
         const long MiB = 1024 * 1024;
         Assert.True(Container.Resources.Requests["memory"].ToInt64() >= 31 * MiB);
         Assert.True(Container.Resources.Limits["memory"].ToInt64() >= 64 * MiB);
