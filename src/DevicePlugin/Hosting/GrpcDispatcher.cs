@@ -44,14 +44,7 @@ public sealed class GrpcDispatcher
         where TRequest : class
         where TResponse : class, IMessage
     {
-        var chain = handler;
-        for (var i = _interceptors.Length - 1; i >= 0; i--)
-        {
-            var next = chain;
-            var interceptor = _interceptors[i];
-            chain = (request, context) => interceptor.UnaryServerHandler(request, context, next);
-        }
-
+        var chain = Intercepted(handler, (interceptor, next) => (request, context) => interceptor.UnaryServerHandler(request, context, next));
         Add(service, name, new UnaryHandler<TRequest, TResponse>(parse, chain));
     }
 
@@ -61,15 +54,23 @@ public sealed class GrpcDispatcher
         where TRequest : class
         where TResponse : class, IMessage
     {
-        var chain = handler;
+        var chain = Intercepted(handler,
+            (interceptor, next) => (request, stream, context) => interceptor.ServerStreamingServerHandler(request, stream, context, next));
+        Add(service, name, new ServerStreamingHandler<TRequest, TResponse>(parse, chain));
+    }
+
+    /// <summary>
+    /// <paramref name="handler"/> inside every interceptor, the first outermost: composed once here, when the method is
+    /// added, so a call runs the chain without looking anything up.
+    /// </summary>
+    private TMethod Intercepted<TMethod>(TMethod handler, Func<Interceptor, TMethod, TMethod> around)
+    {
         for (var i = _interceptors.Length - 1; i >= 0; i--)
         {
-            var next = chain;
-            var interceptor = _interceptors[i];
-            chain = (request, stream, context) => interceptor.ServerStreamingServerHandler(request, stream, context, next);
+            handler = around(_interceptors[i], handler);
         }
 
-        Add(service, name, new ServerStreamingHandler<TRequest, TResponse>(parse, chain));
+        return handler;
     }
 
     private void Add(string service, string name, CallHandler handler)
